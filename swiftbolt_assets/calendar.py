@@ -1,0 +1,98 @@
+"""Trading sessions of an exchange, and which partition a session belongs to.
+
+Pure: no Dagster, no clock. Every function takes the dates it works on.
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import date, datetime, timedelta
+
+import exchange_calendars as xcals
+import polars as pl
+
+from swiftbolt_assets.settings import EXCHANGE_TIMEZONE
+
+# exchange-calendars needs a bounded range; holiday rules are known well ahead of time.
+_CALENDAR_FIRST = date(1990, 1, 2)
+_CALENDAR_YEARS_AHEAD = 2
+
+
+@functools.cache
+def _calendar(exchange: str, last_year: int) -> xcals.ExchangeCalendar:
+    return xcals.get_calendar(
+        exchange, start=_CALENDAR_FIRST.isoformat(), end=f"{last_year}-12-31"
+    )
+
+
+@functools.cache
+def _session_table(exchange: str, last_year: int) -> pl.DataFrame:
+    schedule = _calendar(exchange, last_year).schedule
+    return pl.DataFrame(
+        {
+            "session_date": pl.Series(schedule.index.date.tolist(), dtype=pl.Date),
+            "open_utc": schedule["open"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(),
+            "close_utc": schedule["close"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(),
+        }
+    ).with_columns(
+        pl.col("open_utc").cast(pl.Datetime("us")).dt.replace_time_zone("UTC"),
+        pl.col("close_utc").cast(pl.Datetime("us")).dt.replace_time_zone("UTC"),
+    )
+
+
+def sessions_table(exchange: str, through: date) -> pl.DataFrame:
+    """All sessions of ``exchange`` from 1990 to at least the end of ``through``'s year + 2.
+
+    Columns: ``session_date`` (date), ``open_utc``, ``close_utc`` (UTC datetimes; early closes
+    included).
+    """
+    return _session_table(exchange, through.year + _CALENDAR_YEARS_AHEAD)
+
+
+def sessions_between(exchange: str, first: date, last: date) -> list[date]:
+    """Session dates in ``[first, last]``."""
+    table = sessions_table(exchange, last)
+    return (
+        table.filter(pl.col("session_date").is_between(first, last))["session_date"].to_list()
+    )
+
+
+def non_session_weekdays(exchange: str, first: date, last: date) -> list[date]:
+    """Weekdays in ``[first, last]`` on which the exchange is closed (holidays, ad-hoc closures)."""
+    sessions = set(sessions_between(exchange, first, last))
+    out: list[date] = []
+    day = first
+    while day <= last:
+        if day.weekday() < 5 and day not in sessions:
+            out.append(day)
+        day += timedelta(days=1)
+    return out
+
+
+def is_session(exchange: str, day: date) -> bool:
+    return day in set(sessions_between(exchange, day, day))
+
+
+def with_partition_dates(
+    frame: pl.DataFrame, partition_dates: list[date], *, on: str = "session_date"
+) -> pl.DataFrame:
+    """Add ``partition_date``: the partition that holds each row's session date.
+
+    ``partition_dates`` are the partition keys as dates (trading days from go-live on). A session
+    on or before the first partition belongs to the first (the initial history load); a later
+    session to the first partition on or after it; a session after the last partition gets null
+    (its partition does not exist yet: the rows wait for their day).
+    """
+    bounds = pl.DataFrame({"partition_date": sorted(partition_dates)}, schema={"partition_date": pl.Date})
+    ordered = frame.with_row_index("__order")
+    keyed = ordered.sort(on).join_asof(
+        bounds, left_on=on, right_on="partition_date", strategy="forward"
+    )
+    return keyed.sort("__order").drop("__order")
+
+
+def session_date_of(ts_utc: datetime) -> date:
+    """The exchange-local calendar date of a UTC timestamp."""
+    from zoneinfo import ZoneInfo
+
+    return ts_utc.astimezone(ZoneInfo(EXCHANGE_TIMEZONE)).date()
