@@ -6,6 +6,7 @@ Pure: no Dagster, no clock. Every function takes the dates it works on.
 from __future__ import annotations
 
 import functools
+import warnings
 from datetime import date, datetime, timedelta
 
 import exchange_calendars as xcals
@@ -20,9 +21,13 @@ _CALENDAR_YEARS_AHEAD = 2
 
 @functools.cache
 def _calendar(exchange: str, last_year: int) -> xcals.ExchangeCalendar:
-    return xcals.get_calendar(
-        exchange, start=_CALENDAR_FIRST.isoformat(), end=f"{last_year}-12-31"
-    )
+    # exchange-calendars 4.13 reads Series.values, which pandas 3.1 deprecates; the warning is
+    # the library's, not ours, and says nothing about the sessions it computes.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Series.values returning", category=Warning)
+        return xcals.get_calendar(
+            exchange, start=_CALENDAR_FIRST.isoformat(), end=f"{last_year}-12-31"
+        )
 
 
 @functools.cache

@@ -1,0 +1,56 @@
+# SwiftBolt: `make run` to see it work, `make test` to prove it. `make help` lists every target.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SERVICE_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
+export DAGSTER_EVENT_BATCH_SIZE ?= 1000
+PYTEST_ARGS ?=
+
+.PHONY: help install migrate run dev test test-service lint format bench clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=python3.11)")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "installing dependencies into $(VENV) (first time takes a minute or two)"
+	@$(BIN)/python -m pip install --quiet --upgrade pip 2> >(grep -v '^WARNING: Location' >&2)
+	@$(BIN)/python -m pip install --quiet -e '.[dev]' 2> >(grep -v '^WARNING: Location' >&2)
+	@touch $(STAMP)
+
+install: $(STAMP) ## create the virtualenv and install the project with its dev tools
+
+migrate: $(STAMP) ## apply the Alembic migrations (starts the embedded PostgreSQL if needed)
+	@$(BIN)/python -m swiftbolt_assets.cli migrate
+
+run: $(STAMP) ## migrate, generate demo data, materialize the asset graph, print a summary
+	@$(BIN)/python -m swiftbolt_assets.cli run
+
+dev: $(STAMP) ## open the Dagster UI (webserver + daemon) on http://127.0.0.1:3000
+	@$(BIN)/python -m swiftbolt_assets.cli dev
+
+test: $(STAMP) lint ## lint, type-check and run the whole test suite on the embedded PostgreSQL
+	@$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-service: $(STAMP) ## run the PostgreSQL integration tests against SERVICE_URL (a running server)
+	@SWIFTBOLT_TEST_DATABASE_URL=$(SERVICE_URL) $(BIN)/python -m pytest -m postgres $(PYTEST_ARGS)
+
+lint: $(STAMP) ## ruff (lint + format check) and mypy --strict
+	@$(BIN)/ruff check .
+	@$(BIN)/ruff format --check .
+	@$(BIN)/mypy
+
+format: $(STAMP) ## apply ruff's fixes and formatting
+	@$(BIN)/ruff check --fix .
+	@$(BIN)/ruff format .
+
+bench: $(STAMP) ## benchmarks on the real data in ../shared (not part of `make test`)
+	@$(BIN)/python -m benchmarks.bench
+
+clean: ## remove the virtualenv and the state folder (embedded database, drop folder)
+	rm -rf $(VENV) .swiftbolt *.egg-info

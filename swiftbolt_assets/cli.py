@@ -1,0 +1,204 @@
+"""Command line: ``python -m swiftbolt_assets.cli {migrate,demo-data,run,dev,summary}``.
+
+The Makefile wraps these. Each command resolves the warehouse (starting the embedded PostgreSQL
+when ``SWIFTBOLT_DATABASE_URL`` is unset) and holds it for as long as it runs, so Dagster's
+webserver, daemon and step processes can come and go.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from swiftbolt_assets.calendar import sessions_between
+from swiftbolt_assets.settings import EXCHANGE_TIMEZONE, Settings, load_settings
+from swiftbolt_assets.warehouse.database import DatabaseUrls, engine_for, resolve_urls
+from swiftbolt_assets.warehouse.migrate import upgrade
+
+logger = logging.getLogger("swiftbolt")
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_EVENT_BATCH_SIZE = "1000"
+
+
+def prepare_dagster_env(settings: Settings, urls: DatabaseUrls) -> None:
+    """Point Dagster at its PostgreSQL storage through ``DAGSTER_HOME`` and env vars."""
+    home = settings.dagster_home
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    os.environ["DAGSTER_HOME"] = str(home)
+    os.environ["SWIFTBOLT_DAGSTER_STORAGE_URL"] = urls.dagster_storage
+    os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", DEFAULT_EVENT_BATCH_SIZE)
+
+
+def last_completed_session(exchange: str, now: datetime) -> date:
+    """The newest session whose close (16:00 New York) has passed at ``now``."""
+    local = now.astimezone(ZoneInfo(EXCHANGE_TIMEZONE))
+    sessions = sessions_between(exchange, local.date() - timedelta(days=14), local.date())
+    if sessions and sessions[-1] == local.date() and local.hour < 16:
+        sessions = sessions[:-1]
+    return sessions[-1]
+
+
+def cmd_migrate(settings: Settings) -> DatabaseUrls:
+    urls = resolve_urls(settings)
+    revision = upgrade(urls.warehouse)
+    where = "embedded server in " + str(settings.pgdata) if urls.embedded else "external server"
+    print(f"warehouse migrated to {revision} ({where})")
+    return urls
+
+
+def cmd_demo_data(settings: Settings, symbols: int, seed: int, years: int, end: date | None) -> int:
+    from swiftbolt_assets.ingestion.synthetic import demo_symbols, generate_bars, write_drop_files
+
+    last = end or last_completed_session(settings.exchange, datetime.now(ZoneInfo("UTC")))
+    first = date(last.year - years, last.month, 1)
+    frames = generate_bars(demo_symbols(symbols), start=first, end=last, seed=seed)
+    paths = write_drop_files(settings.drop_dir, frames)
+    rows = sum(f.height for f in frames.values())
+    print(
+        f"synthetic demo data (seed {seed}): {symbols} symbols, {first}..{last}, "
+        f"{rows} bars in {len(paths)} files under {settings.drop_dir / 'synthetic'}"
+    )
+    return rows
+
+
+def cmd_run(settings: Settings) -> int:
+    """Migrate, make demo data if the drop folder has none, ingest it all, print a summary."""
+    import dagster as dg
+
+    from swiftbolt_assets.definitions import build_definitions
+    from swiftbolt_assets.ingestion.sensors import run_requests
+    from swiftbolt_assets.ingestion.watch import scan_drop_folder
+    from swiftbolt_assets.partitions import DATE_DIMENSION, SYMBOLS_PARTITION_NAME
+
+    started = time.perf_counter()
+    urls = cmd_migrate(settings)
+    prepare_dagster_env(settings, urls)
+    if not any((settings.drop_dir / "synthetic").glob("*.csv")):
+        cmd_demo_data(settings, symbols=8, seed=7, years=2, end=None)
+
+    defs = build_definitions(settings)
+    job = defs.resolve_implicit_global_asset_job_def()
+    partitions_def = job.partitions_def
+    assert isinstance(partitions_def, dg.MultiPartitionsDefinition)
+    time_def = partitions_def.get_partitions_def_for_dimension(DATE_DIMENSION)
+    partition_dates = [date.fromisoformat(k) for k in time_def.get_partition_keys()]
+
+    from swiftbolt_assets.ingestion.resources import DropFolderResource
+
+    with dg.DagsterInstance.get() as instance:
+        known = list(instance.get_dynamic_partitions(SYMBOLS_PARTITION_NAME))
+        scan = scan_drop_folder(DropFolderResource().files(), None, known, partition_dates)
+        if scan.new_symbols:
+            instance.add_dynamic_partitions(SYMBOLS_PARTITION_NAME, scan.new_symbols)
+        print(
+            f"drop folder {settings.drop_dir}: {len(scan.changed_files)} files, "
+            f"{len(scan.new_symbols)} new symbols, {len(scan.ranges)} range run(s)"
+        )
+        failed = 0
+        for request in run_requests(scan):
+            tags = dict(request.tags)
+            print(f"materializing {tags['dagster/asset_partition_range_start']} .. "
+                  f"{tags['dagster/asset_partition_range_end']}")
+            result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
+            failed += 0 if result.success else 1
+            checks = [
+                e.asset_check_evaluation_data
+                for e in result.all_events
+                if e.event_type_value == "ASSET_CHECK_EVALUATION"
+            ]
+            for check in checks:
+                verdict = "pass" if check.passed else f"FAIL ({check.severity.value.lower()})"
+                print(f"  check {check.check_name}: {verdict}")
+    print_summary(urls)
+    print(f"done in {time.perf_counter() - started:.1f}s; open the UI with `make dev`")
+    return 1 if failed else 0
+
+
+def print_summary(urls: DatabaseUrls) -> None:
+    engine = engine_for(urls.warehouse)
+    with engine.connect() as conn:
+        bars = conn.execute(
+            sa.text(
+                "SELECT timeframe, count(*), count(DISTINCT symbol), min(session_date), "
+                "max(session_date), bool_or(is_synthetic) FROM ohlc_bars GROUP BY timeframe "
+                "ORDER BY timeframe"
+            )
+        ).all()
+        rejects = conn.execute(
+            sa.text(
+                "SELECT split_part(reason, ':', 1) AS r, count(*) FROM ohlc_rejects "
+                "GROUP BY r ORDER BY count(*) DESC LIMIT 5"
+            )
+        ).all()
+        symbols = conn.execute(sa.text("SELECT count(*) FROM symbols")).scalar()
+    print("\nwarehouse summary")
+    print(f"  symbols: {symbols}")
+    for tf, n, syms, first, last, synthetic in bars:
+        label = " (synthetic)" if synthetic else ""
+        print(f"  ohlc_bars {tf}: {n} bars, {syms} symbols, {first}..{last}{label}")
+    total_rejects = sum(n for _, n in rejects)
+    print(f"  ohlc_rejects: {total_rejects}" + "".join(f"\n    {n} × {r}" for r, n in rejects))
+
+
+def cmd_dev(settings: Settings, port: int) -> int:
+    """Run the Dagster webserver and daemon on the project's instance, holding the server."""
+    urls = cmd_migrate(settings)
+    prepare_dagster_env(settings, urls)
+    dagster = Path(sys.executable).with_name("dagster")
+    command = [str(dagster), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-p", str(port)]
+    print(f"starting {' '.join(command)} (DAGSTER_HOME={settings.dagster_home})")
+    child = subprocess.Popen(command, cwd=PROJECT_ROOT)
+
+    def forward(signum: int, _frame: object) -> None:
+        child.send_signal(signum)
+
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGTERM, forward)
+    return child.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="swiftbolt", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate", help="apply the Alembic migrations to the warehouse")
+    demo = sub.add_parser("demo-data", help="write synthetic CSV files into the drop folder")
+    demo.add_argument("--symbols", type=int, default=8)
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--years", type=int, default=2)
+    demo.add_argument("--end", type=date.fromisoformat, default=None)
+    sub.add_parser("run", help="migrate, ingest the drop folder, materialize, summarize")
+    dev = sub.add_parser("dev", help="Dagster UI (webserver + daemon) on the project instance")
+    dev.add_argument("--port", type=int, default=3000)
+    sub.add_parser("summary", help="print what the warehouse holds")
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = load_settings()
+    if args.command == "migrate":
+        cmd_migrate(settings)
+        return 0
+    if args.command == "demo-data":
+        cmd_demo_data(settings, args.symbols, args.seed, args.years, args.end)
+        return 0
+    if args.command == "run":
+        return cmd_run(settings)
+    if args.command == "dev":
+        return cmd_dev(settings, args.port)
+    print_summary(resolve_urls(settings))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""What changed in the drop folder since the last look, and which partitions it touches (pure).
+
+The sensor keeps a cursor of ``relpath -> "mtime_ns:size"``: a file is read again only when it
+is new or changed, so nothing is processed twice.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date
+
+import polars as pl
+
+from swiftbolt_assets.calendar import with_partition_dates
+from swiftbolt_assets.ingestion.parsing import parse_files
+from swiftbolt_assets.ingestion.planning import PartitionRange, plan_ranges
+from swiftbolt_assets.ingestion.sources import SourceFile
+from swiftbolt_assets.ingestion.validation import type_rows
+
+
+@dataclass(frozen=True)
+class DropFolderScan:
+    """The outcome of one look at the drop folder."""
+
+    changed_files: list[str]
+    new_symbols: list[str]
+    ranges: list[PartitionRange]
+    cursor: str
+    orphan_files: list[str]
+
+    @property
+    def touched_partitions(self) -> int:
+        return len(self.ranges)
+
+
+def _fingerprint(file: SourceFile) -> str:
+    return f"{file.mtime_ns}:{file.size}"
+
+
+def load_cursor(cursor: str | None) -> dict[str, str]:
+    if not cursor:
+        return {}
+    data = json.loads(cursor)
+    files: dict[str, str] = data.get("files", {})
+    return files
+
+
+def scan_drop_folder(
+    files: list[SourceFile],
+    cursor: str | None,
+    known_symbols: list[str],
+    partition_dates: list[date],
+) -> DropFolderScan:
+    """Plan the runs that ingest new or changed ``files``.
+
+    Rows are assigned to the partitions that hold their sessions; a readable file whose rows
+    give no session (empty, unreadable, all timestamps bad) touches its symbol's latest
+    partition so its rejects are recorded. Files without a valid symbol ("orphans") are read by
+    every ingestion run; if nothing else runs, the latest partition of the first known symbol
+    is requested so they are reported.
+    """
+    seen = load_cursor(cursor)
+    changed = [f for f in files if seen.get(f.relpath) != _fingerprint(f)]
+    next_cursor = json.dumps(
+        {"files": {f.relpath: _fingerprint(f) for f in files}}, sort_keys=True
+    )
+    orphans = [f.relpath for f in changed if not f.has_valid_symbol]
+    valid = [f for f in changed if f.has_valid_symbol]
+    if not changed or not partition_dates:
+        return DropFolderScan([f.relpath for f in changed], [], [], next_cursor, orphans)
+
+    latest = max(partition_dates)
+    parsed = parse_files(valid)
+    touched: set[tuple[date, str]] = set()
+    if not parsed.rows.is_empty():
+        typed = type_rows(parsed.rows).filter(pl.col("session_date").is_not_null())
+        if not typed.is_empty():
+            keyed = with_partition_dates(
+                typed.select("symbol", "session_date"), partition_dates
+            ).drop_nulls("partition_date")
+            pairs = keyed.select("partition_date", "symbol").unique()
+            touched.update(zip(pairs["partition_date"].to_list(), pairs["symbol"].to_list(), strict=True))
+    touched_symbols = {s for _, s in touched}
+    for file in valid:
+        if file.symbol not in touched_symbols:
+            touched.add((latest, file.symbol))
+            touched_symbols.add(file.symbol)
+
+    known = set(known_symbols)
+    new_symbols = sorted(touched_symbols - known)
+    order = [*known_symbols, *new_symbols]
+    if not touched and orphans and order:
+        touched.add((latest, order[0]))
+    return DropFolderScan(
+        changed_files=[f.relpath for f in changed],
+        new_symbols=new_symbols,
+        ranges=plan_ranges(touched, order),
+        cursor=next_cursor,
+        orphan_files=orphans,
+    )
