@@ -29,7 +29,6 @@ def build_definitions(
     daily_cycle = dg.define_asset_job(
         DAILY_CYCLE_JOB,
         selection=dg.AssetSelection.all(),
-        partitions_def=partitions,
         description="The daily cycle: every asset for the day's partitions.",
     )
     return dg.Definitions(

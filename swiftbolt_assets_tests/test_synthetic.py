@@ -56,17 +56,14 @@ def _intraday(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _aggregate(frame: pl.DataFrame, by: str | pl.Expr) -> pl.DataFrame:
-    return (
-        frame.group_by(by, maintain_order=True)
-        .agg(
-            pl.col("open").first(),
-            pl.col("high").max(),
-            pl.col("low").min(),
-            pl.col("close").last(),
-            pl.col("volume").sum(),
-        )
-        .drop(by if isinstance(by, str) else by.meta.output_name())
+def _aggregate(frame: pl.DataFrame, by: str) -> pl.DataFrame:
+    """OHLCV of the runs of ``frame`` (oldest first) with equal ``by``."""
+    return frame.group_by(by, maintain_order=True).agg(
+        pl.col("open").first(),
+        pl.col("high").max(),
+        pl.col("low").min(),
+        pl.col("close").last(),
+        pl.col("volume").sum(),
     )
 
 
@@ -135,11 +132,17 @@ def test_every_bar_satisfies_the_ohlc_invariants(frames: Frames) -> None:
 
 def test_daily_volatility_and_overnight_gaps_are_realistic(frames: Frames) -> None:
     for symbol in SYMBOLS:
-        d1 = frames[(symbol, "d1")].filter(pl.col("split_coefficient") == 1.0)
-        returns = (d1["close"] / d1["close"].shift(1)).log().drop_nulls()
-        assert 0.005 < returns.std() < 0.05  # type: ignore[operator]
-        gaps = (d1["open"] != d1["close"].shift(1)).drop_nulls()
-        assert gaps.mean() > 0.9  # type: ignore[operator]
+        d1 = (
+            frames[(symbol, "d1")]
+            .with_columns(
+                (pl.col("close") / pl.col("close").shift(1)).log().alias("ret"),
+                (pl.col("open") != pl.col("close").shift(1)).alias("gap"),
+            )
+            .filter(pl.col("split_coefficient") == 1.0)
+            .drop_nulls()
+        )
+        assert 0.005 < d1["ret"].std() < 0.05  # type: ignore[operator]
+        assert d1["gap"].mean() > 0.9  # type: ignore[operator]
 
 
 def test_d1_rows_are_the_exchange_sessions(frames: Frames) -> None:
@@ -176,22 +179,23 @@ def test_intraday_bars_follow_the_session_hours(frames: Frames) -> None:
         for frame, step in ((m15, 15), (h1, 60)):
             minutes = frame.select(
                 "session_date",
-                offset=(pl.col("ts") - pl.col("ts").first().over("session_date"))
-                .dt.total_minutes(),
+                offset=(
+                    pl.col("ts") - pl.col("ts").first().over("session_date")
+                ).dt.total_minutes(),
             )
             assert (minutes["offset"] % step == 0).all()
         firsts = m15.group_by("session_date").agg(pl.col("timestamp").first())
         assert firsts["timestamp"].str.contains(r"T09:30:00-0[45]:00$").all()
     assert halted > 0  # HALT_PROBABILITY is small, but 540 sessions give some
 
-    m15 = frames[(SYMBOLS[0], "m15")]["timestamp"]
+    m15_times = frames[(SYMBOLS[0], "m15")]["timestamp"]
     # the offset follows daylight saving time, and an early close ends at 13:00
-    assert "2024-11-01T09:30:00-04:00" in m15.to_list()
-    assert "2024-11-04T09:30:00-05:00" in m15.to_list()
-    early = m15.filter(m15.str.starts_with(EARLY_CLOSE.isoformat()))
+    assert "2024-11-01T09:30:00-04:00" in m15_times.to_list()
+    assert "2024-11-04T09:30:00-05:00" in m15_times.to_list()
+    early = m15_times.filter(m15_times.str.starts_with(EARLY_CLOSE.isoformat()))
     assert early[-1] == "2024-11-29T12:45:00-05:00"
-    h1 = frames[(SYMBOLS[0], "h1")]["timestamp"]
-    early_hours = h1.filter(h1.str.starts_with(EARLY_CLOSE.isoformat())).to_list()
+    h1_times = frames[(SYMBOLS[0], "h1")]["timestamp"]
+    early_hours = h1_times.filter(h1_times.str.starts_with(EARLY_CLOSE.isoformat())).to_list()
     assert [t[11:16] for t in early_hours] == ["09:30", "10:30", "11:30", "12:30"]
 
 
@@ -212,28 +216,30 @@ def test_halted_bars_are_inner_bars_and_deterministic(frames: Frames) -> None:
 
 def test_d1_is_the_aggregate_of_m15_on_intraday_sessions(frames: Frames) -> None:
     for symbol in SYMBOLS:
-        m15 = _intraday(frames[(symbol, "m15")])
-        from_m15 = _aggregate(m15, "session_date").with_columns(
-            m15.group_by("session_date", maintain_order=True)
-            .agg(pl.col("session_date").first().dt.strftime("%Y-%m-%d").alias("timestamp"))[
-                "timestamp"
-            ]
+        m15 = _intraday(frames[(symbol, "m15")]).with_columns(
+            pl.col("session_date").dt.strftime("%Y-%m-%d").alias("timestamp")
         )
-        d1 = frames[(symbol, "d1")].join(from_m15.select("timestamp"), on="timestamp")
-        assert d1.height == INTRADAY
-        assert d1.select(from_m15.columns).equals(from_m15.select(d1.select(from_m15.columns).columns))
+        expected = _aggregate(m15, "timestamp")
+        d1 = frames[(symbol, "d1")]
+        got = d1.filter(pl.col("timestamp").is_in(expected["timestamp"].implode()))
+        assert got.height == INTRADAY
+        assert got["timestamp"].to_list() == d1["timestamp"].tail(INTRADAY).to_list()
+        assert got.select(expected.columns).equals(expected)
 
 
 def test_h1_is_the_aggregate_of_m15_by_hour_from_the_open(frames: Frames) -> None:
     for symbol in SYMBOLS:
         m15 = _intraday(frames[(symbol, "m15")])
-        bucket = (
-            (pl.col("ts") - pl.col("ts").first().over("session_date")).dt.total_minutes() // 60
+        # hour buckets counted from the session open (09:30 local; the first bar is never halted)
+        opened = pl.col("ts").first().over("session_date")
+        hours = (pl.col("ts") - opened).dt.total_minutes() // 60
+        keyed = m15.with_columns(
+            (opened + pl.duration(hours=hours))
+            .dt.convert_time_zone("America/New_York")
+            .dt.strftime("%Y-%m-%dT%H:%M:%S%:z")
+            .alias("timestamp")
         )
-        keyed = m15.with_columns((pl.col("session_date").cast(pl.String) + "/" + bucket.cast(
-            pl.String
-        )).alias("bucket"))
-        expected = _aggregate(keyed, "bucket")
+        expected = _aggregate(keyed, "timestamp")
         h1 = frames[(symbol, "h1")]
         assert h1.height == expected.height
         assert h1.select(expected.columns).equals(expected)
@@ -265,8 +271,10 @@ def test_splits_show_as_raw_price_drops(frames: Frames) -> None:
 def test_dividends_are_small_and_quarterly(frames: Frames) -> None:
     payers = 0
     for symbol in SYMBOLS:
-        d1 = frames[(symbol, "d1")].with_row_index().with_columns(
-            pl.col("close").shift(1).alias("prev_close")
+        d1 = (
+            frames[(symbol, "d1")]
+            .with_row_index()
+            .with_columns(pl.col("close").shift(1).alias("prev_close"))
         )
         paid = d1.filter(pl.col("dividend_amount") > 0)
         assert (d1["dividend_amount"] >= 0).all()

@@ -149,7 +149,7 @@ def build_ingestion_assets(partitions_def: dg.PartitionsDefinition) -> dg.Assets
             context.log.warning(f"file {error['source_file']} rejected: {error['reason']}")
 
         write_started = time.perf_counter()
-        counts = write_batch(warehouse.engine(), batch, run_slice.pairs, context.run_id)
+        counts = write_batch(warehouse.engine(), batch, run_slice.pairs, context.run.run_id)
         write_s = time.perf_counter() - write_started
         context.log.info(
             f"wrote {counts.bars_written} bars and {counts.rejects_written} rejects "

@@ -179,7 +179,7 @@ def generate_bars(
     those sessions (``timestamp`` is the bar open time in New York with its UTC offset, e.g.
     ``2026-11-20T09:30:00-05:00``). With ``intraday_sessions=0`` there are no intraday keys.
     Frames are oldest first, with the columns of ``COLUMNS``. The same arguments always give the
-    same frames.
+    same frames. The trading calendar starts on 1990-01-02: earlier dates have no session.
 
     Raises:
         ValueError: an invalid or repeated symbol, ``end`` before ``start``, a negative

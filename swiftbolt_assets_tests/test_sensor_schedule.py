@@ -1,0 +1,135 @@
+"""new_ohlc_bars_sensor with its cursor, and the after-close schedule."""
+
+from __future__ import annotations
+
+import os
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+import pytest
+
+from swiftbolt_assets.ingestion.resources import DropFolderResource
+from swiftbolt_assets.ingestion.sensors import RANGE_END_TAG, RANGE_START_TAG
+from swiftbolt_assets_tests.conftest import make_definitions, write_csv
+
+START = date(2026, 11, 18)
+HEADER = "timestamp,open,high,low,close,volume\n"
+NY = ZoneInfo("America/New_York")
+
+
+def day(d: str, base: float = 10) -> str:
+    return f"{d},{base},{base + 1},{base - 1},{base + 0.5},100\n"
+
+
+def tick(
+    defs: dg.Definitions, instance: dg.DagsterInstance, drop_dir: Path, cursor: str | None
+) -> dg.SensorResult | dg.SkipReason:
+    sensor = defs.resolve_sensor_def("new_ohlc_bars_sensor")
+    context = dg.build_sensor_context(
+        instance=instance,
+        cursor=cursor,
+        resources={"drop_folder": DropFolderResource(path=str(drop_dir))},
+    )
+    result = sensor(context)
+    if isinstance(result, dg.SensorResult):
+        for request in result.dynamic_partitions_requests or []:
+            instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+    return result  # type: ignore[return-value]
+
+
+def ranges(result: dg.SensorResult) -> list[tuple[str, str]]:
+    return [(r.tags[RANGE_START_TAG], r.tags[RANGE_END_TAG]) for r in result.run_requests or []]
+
+
+@pytest.fixture
+def instance() -> dg.DagsterInstance:
+    return dg.DagsterInstance.ephemeral()
+
+
+def test_first_tick_registers_symbols_and_requests_one_range_run(
+    drop_dir: Path, instance: dg.DagsterInstance
+) -> None:
+    for symbol in ["MSFT", "AAPL", "BRK.B"]:
+        write_csv(drop_dir / "csv" / f"{symbol}_d1.csv", HEADER + day("2026-11-17") + day("2026-11-19"))
+    defs = make_definitions("postgresql://unused/unused", drop_dir, START)
+
+    result = tick(defs, instance, drop_dir, None)
+
+    assert isinstance(result, dg.SensorResult)
+    assert instance.get_dynamic_partitions("symbols") == ["AAPL", "BRK.B", "MSFT"]
+    # 2026-11-17 is history before go-live: it lands in the first partition, 2026-11-18
+    assert ranges(result) == [("2026-11-18|AAPL", "2026-11-19|MSFT")]
+
+
+def test_an_unchanged_folder_is_not_processed_twice(drop_dir: Path, instance: dg.DagsterInstance) -> None:
+    write_csv(drop_dir / "csv" / "AAPL_d1.csv", HEADER + day("2026-11-18"))
+    defs = make_definitions("postgresql://unused/unused", drop_dir, START)
+    first = tick(defs, instance, drop_dir, None)
+    assert isinstance(first, dg.SensorResult)
+
+    second = tick(defs, instance, drop_dir, first.cursor)
+
+    assert isinstance(second, dg.SkipReason)
+    assert "no new or changed files" in (second.skip_message or "")
+
+
+def test_a_new_bar_requests_only_the_touched_partition(drop_dir: Path, instance: dg.DagsterInstance) -> None:
+    aapl = write_csv(drop_dir / "csv" / "AAPL_d1.csv", HEADER + day("2026-11-18"))
+    write_csv(drop_dir / "csv" / "MSFT_d1.csv", HEADER + day("2026-11-18"))
+    defs = make_definitions("postgresql://unused/unused", drop_dir, START)
+    first = tick(defs, instance, drop_dir, None)
+    assert isinstance(first, dg.SensorResult)
+
+    aapl.write_text(aapl.read_text() + day("2026-11-20"))
+    os.utime(aapl, ns=(aapl.stat().st_mtime_ns + 10**9, aapl.stat().st_mtime_ns + 10**9))
+    second = tick(defs, instance, drop_dir, first.cursor)
+
+    assert isinstance(second, dg.SensorResult)
+    assert second.dynamic_partitions_requests == []
+    # the file still holds 2026-11-18 too: one run over AAPL's span, MSFT untouched
+    assert ranges(second) == [("2026-11-18|AAPL", "2026-11-20|AAPL")]
+
+
+def test_run_keys_differ_between_ticks_and_repeat_within_one(drop_dir: Path, instance: dg.DagsterInstance) -> None:
+    write_csv(drop_dir / "csv" / "AAPL_d1.csv", HEADER + day("2026-11-18"))
+    defs = make_definitions("postgresql://unused/unused", drop_dir, START)
+    again = dg.DagsterInstance.ephemeral()
+    a = tick(defs, instance, drop_dir, None)
+    b = tick(defs, again, drop_dir, None)
+    assert isinstance(a, dg.SensorResult) and isinstance(b, dg.SensorResult)
+    assert [r.run_key for r in a.run_requests or []] == [r.run_key for r in b.run_requests or []]
+
+
+def test_an_unreadable_file_still_gets_a_run_that_reports_it(drop_dir: Path, instance: dg.DagsterInstance) -> None:
+    write_csv(drop_dir / "csv" / "AAPL_d1.csv", "")
+    defs = make_definitions("postgresql://unused/unused", drop_dir, START)
+    result = tick(defs, instance, drop_dir, None)
+    assert isinstance(result, dg.SensorResult)
+    ((start, end),) = ranges(result)
+    assert start == end
+    assert start.endswith("|AAPL")
+
+
+def test_the_schedule_runs_the_day_for_all_symbols_and_skips_holidays(drop_dir: Path) -> None:
+    defs = make_definitions("postgresql://unused/unused", drop_dir, START)
+    schedule = defs.resolve_schedule_def("daily_cycle_schedule")
+    with dg.instance_for_test() as instance:  # a schedule context needs an instance with a ref
+        instance.add_dynamic_partitions("symbols", ["AAPL", "MSFT", "NVDA"])
+        on_session = schedule(
+            dg.build_schedule_context(
+                instance=instance, scheduled_execution_time=datetime(2026, 11, 24, 17, 30, tzinfo=NY)
+            )
+        )
+        on_holiday = schedule(
+            dg.build_schedule_context(
+                instance=instance, scheduled_execution_time=datetime(2026, 11, 26, 17, 30, tzinfo=NY)
+            )
+        )
+
+    assert isinstance(on_session, dg.RunRequest)
+    assert on_session.tags[RANGE_START_TAG] == "2026-11-24|AAPL"
+    assert on_session.tags[RANGE_END_TAG] == "2026-11-24|NVDA"
+    assert isinstance(on_holiday, dg.SkipReason)
+    assert "2026-11-26 is not a XNYS session" in (on_holiday.skip_message or "")
