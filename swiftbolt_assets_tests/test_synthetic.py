@@ -24,10 +24,6 @@ from swiftbolt_assets.ingestion.validation import split_bars
 
 # exchange-calendars 4.13 reads ``Series.values`` of tz-aware columns when it builds a calendar,
 # which pandas 3.1 deprecates; the warning is raised inside the library, not by this project.
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:Series.values returning an ndarray that drops timezone:DeprecationWarning"
-)
-
 START = date(2024, 6, 3)
 END = date(2024, 12, 31)
 INTRADAY = 45  # 2024-10-28 .. 2024-12-31: spans the end of DST and two early closes
