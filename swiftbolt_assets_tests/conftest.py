@@ -40,7 +40,9 @@ def shared_path(*parts: str) -> Path:
     """A path under ../shared, or skip the test with the reason when it is absent."""
     path = SHARED.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"real data not available: {path} is absent (tests read ../shared/ beside the project)")
+        pytest.skip(
+            f"real data not available: {path} is absent (tests read ../shared/ beside the project)"
+        )
     return path
 
 

@@ -1,4 +1,4 @@
-"""Trading-day partitions: holidays excluded, go-live configurable, bars assigned to one partition."""
+"""Trading-day partitions: holidays excluded, go-live configurable, one partition per bar."""
 
 from __future__ import annotations
 
@@ -28,7 +28,9 @@ def settings_from(start: str):  # type: ignore[no-untyped-def]
 def test_partition_keys_are_exchange_sessions_only() -> None:
     partitions = trading_days_partitions(settings_from("2026-11-02"))
     keys = partitions.get_partition_keys(current_time=datetime(2026, 12, 31, 12, tzinfo=NY))
-    sessions = [d.isoformat() for d in sessions_between("XNYS", date(2026, 11, 2), date(2026, 12, 31))]
+    sessions = [
+        d.isoformat() for d in sessions_between("XNYS", date(2026, 11, 2), date(2026, 12, 31))
+    ]
     assert keys == sessions
     assert "2026-11-26" not in keys  # Thanksgiving
     assert "2026-11-27" in keys  # the half day after it is a session
@@ -56,7 +58,10 @@ def test_multi_partition_keys_read_date_then_symbol() -> None:
     assert [d.name for d in partitions.partitions_defs] == ["date", "symbol"]
     key = partitions.get_partition_key_from_str("2026-11-24|AAPL")
     assert key.keys_by_dimension == {"date": "2026-11-24", "symbol": "AAPL"}
-    assert PartitionSlice.from_keys(["2026-11-24|AAPL", "2026-11-24|BRK.B"]).symbols == ["AAPL", "BRK.B"]
+    assert PartitionSlice.from_keys(["2026-11-24|AAPL", "2026-11-24|BRK.B"]).symbols == [
+        "AAPL",
+        "BRK.B",
+    ]
 
 
 def test_history_goes_to_the_first_partition_and_later_sessions_to_their_own() -> None:
@@ -64,7 +69,14 @@ def test_history_goes_to_the_first_partition_and_later_sessions_to_their_own() -
     dates = partition_dates_through(partitions, date(2026, 11, 25))
     assert dates == [date(2026, 11, d) for d in (20, 23, 24, 25)]
     frame = pl.DataFrame(
-        {"session_date": [date(1999, 11, 1), date(2026, 11, 20), date(2026, 11, 23), date(2026, 11, 27)]}
+        {
+            "session_date": [
+                date(1999, 11, 1),
+                date(2026, 11, 20),
+                date(2026, 11, 23),
+                date(2026, 11, 27),
+            ]
+        }
     )
     assigned = with_partition_dates(frame, dates)["partition_date"].to_list()
     assert assigned == [date(2026, 11, 20), date(2026, 11, 20), date(2026, 11, 23), None]

@@ -35,16 +35,22 @@ def server_url(tmp_path: Path) -> Iterator[str | None]:
         return
     name = f"swiftbolt_cli_{uuid.uuid4().hex[:8]}"
     yield with_database(with_driver(configured, "psycopg"), name)
-    admin = sa.create_engine(with_database(with_driver(configured, "psycopg"), "postgres"), isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(
+        with_database(with_driver(configured, "psycopg"), "postgres"), isolation_level="AUTOCOMMIT"
+    )
     with admin.connect() as conn:
         for db in (name, name + "_dagster"):
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
     admin.dispose()
 
 
-def test_run_ingests_demo_data_and_records_the_run_in_dagster(tmp_path: Path, server_url: str | None) -> None:
+def test_run_ingests_demo_data_and_records_the_run_in_dagster(
+    tmp_path: Path, server_url: str | None
+) -> None:
     home = tmp_path / "state"
-    recent = sessions_between("XNYS", date.today() - timedelta(days=20), date.today() - timedelta(days=1))
+    recent = sessions_between(
+        "XNYS", date.today() - timedelta(days=20), date.today() - timedelta(days=1)
+    )
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("SWIFTBOLT_", "DAGSTER_"))},
         "SWIFTBOLT_HOME": str(home),
@@ -54,7 +60,12 @@ def test_run_ingests_demo_data_and_records_the_run_in_dagster(tmp_path: Path, se
         env["SWIFTBOLT_DATABASE_URL"] = server_url
     done = subprocess.run(
         [sys.executable, "-m", "swiftbolt_assets.cli", "run"],
-        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600, check=False,
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
@@ -65,7 +76,10 @@ def test_run_ingests_demo_data_and_records_the_run_in_dagster(tmp_path: Path, se
 
     # the run is in Dagster's PostgreSQL storage, with one materialization per partition key
     admin = server_url or with_database(start_embedded_server(home / "pgdata"), "swiftbolt")
-    storage = with_driver(with_database(admin, (sa.engine.make_url(admin).database or "swiftbolt") + "_dagster"), "psycopg2")
+    storage = with_driver(
+        with_database(admin, (sa.engine.make_url(admin).database or "swiftbolt") + "_dagster"),
+        "psycopg2",
+    )
     os.environ["SWIFTBOLT_DAGSTER_STORAGE_URL"] = storage
     try:
         with dg.DagsterInstance.from_config(str(home / "dagster_home")) as instance:

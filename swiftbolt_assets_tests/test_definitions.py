@@ -19,7 +19,10 @@ def defs() -> dg.Definitions:
 
 def test_asset_keys_groups_and_partitions(defs: dg.Definitions) -> None:
     graph = defs.resolve_asset_graph()
-    assert sorted(k.to_user_string() for k in graph.get_all_asset_keys()) == ["ohlc_bars", "ohlc_rejects"]
+    assert sorted(k.to_user_string() for k in graph.get_all_asset_keys()) == [
+        "ohlc_bars",
+        "ohlc_rejects",
+    ]
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         assert node.group_name == "ingestion"

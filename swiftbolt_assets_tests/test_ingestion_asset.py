@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -41,11 +42,14 @@ def rows(engine: sa.Engine, sql: str, **params: object) -> list[tuple[object, ..
 
 
 @pytest.fixture
-def instance() -> dg.DagsterInstance:
-    return dg.DagsterInstance.ephemeral()
+def instance() -> Iterator[dg.DagsterInstance]:
+    with dg.DagsterInstance.ephemeral() as instance:
+        yield instance
 
 
-def setup(drop_dir: Path, database_url: str, instance: dg.DagsterInstance, symbols: list[str]) -> dg.Definitions:
+def setup(
+    drop_dir: Path, database_url: str, instance: dg.DagsterInstance, symbols: list[str]
+) -> dg.Definitions:
     instance.add_dynamic_partitions("symbols", symbols)
     return make_definitions(database_url, drop_dir, START)
 
@@ -54,7 +58,9 @@ def test_a_range_run_writes_every_partition_once(
     engine: sa.Engine, database_url: str, drop_dir: Path, instance: dg.DagsterInstance
 ) -> None:
     for i, symbol in enumerate(["AAA", "BBB", "CCC"]):
-        write_csv(drop_dir / "csv" / f"{symbol}_d1.csv", HEADER + daily_rows(SESSIONS, 10 * (i + 1)))
+        write_csv(
+            drop_dir / "csv" / f"{symbol}_d1.csv", HEADER + daily_rows(SESSIONS, 10 * (i + 1))
+        )
     defs = setup(drop_dir, database_url, instance, ["AAA", "BBB", "CCC"])
 
     result = materialize_range(defs, instance, "2026-11-18|AAA", "2026-11-20|CCC")
@@ -67,13 +73,16 @@ def test_a_range_run_writes_every_partition_once(
     # history before go-live belongs to the first partition
     by_partition = rows(
         engine,
-        "SELECT partition_date, count(*) FROM ohlc_bars WHERE symbol = 'AAA' "
-        "GROUP BY 1 ORDER BY 1",
+        "SELECT partition_date, count(*) FROM ohlc_bars WHERE symbol = 'AAA' GROUP BY 1 ORDER BY 1",
     )
-    assert by_partition == [(date(2026, 11, 18), 3), (date(2026, 11, 19), 1), (date(2026, 11, 20), 1)]
-    assert rows(engine, "SELECT symbol, first_session, last_session, bar_count FROM symbols ORDER BY 1") == [
-        (s, date(2026, 11, 16), date(2026, 11, 20), 5) for s in ["AAA", "BBB", "CCC"]
+    assert by_partition == [
+        (date(2026, 11, 18), 3),
+        (date(2026, 11, 19), 1),
+        (date(2026, 11, 20), 1),
     ]
+    assert rows(
+        engine, "SELECT symbol, first_session, last_session, bar_count FROM symbols ORDER BY 1"
+    ) == [(s, date(2026, 11, 16), date(2026, 11, 20), 5) for s in ["AAA", "BBB", "CCC"]]
     assert rows(engine, "SELECT count(DISTINCT run_id) FROM ohlc_bars") == [(1,)]
     checks = check_results(result)
     assert checks[ROWS_ADD_UP] is True
@@ -84,13 +93,19 @@ def test_a_range_run_writes_every_partition_once(
 def test_rematerializing_gives_the_same_rows_and_no_duplicates(
     engine: sa.Engine, database_url: str, drop_dir: Path, instance: dg.DagsterInstance
 ) -> None:
-    write_csv(drop_dir / "csv" / "AAA_d1.csv", HEADER + daily_rows(SESSIONS, 10) + "2026-11-20,x,1,1,1,1,1,0\n")
+    write_csv(
+        drop_dir / "csv" / "AAA_d1.csv",
+        HEADER + daily_rows(SESSIONS, 10) + "2026-11-20,x,1,1,1,1,1,0\n",
+    )
     defs = setup(drop_dir, database_url, instance, ["AAA"])
     snapshot_sql = (
         "SELECT symbol, timeframe, ts, partition_date, open, high, low, close, volume, "
         "source_file, source_line FROM ohlc_bars ORDER BY symbol, timeframe, ts"
     )
-    reject_sql = "SELECT partition_date, symbol, source_file, source_line, reason FROM ohlc_rejects ORDER BY 1, 4"
+    reject_sql = (
+        "SELECT partition_date, symbol, source_file, source_line, reason "
+        "FROM ohlc_rejects ORDER BY 1, 4"
+    )
 
     materialize_range(defs, instance, "2026-11-18|AAA", "2026-11-20|AAA")
     first_bars, first_rejects = rows(engine, snapshot_sql), rows(engine, reject_sql)
@@ -145,12 +160,20 @@ def test_every_input_row_ends_in_bars_or_rejects(
     assert result.success
     input_rows = 5 + 4 + 2
     bars = rows(engine, "SELECT count(*) FROM ohlc_bars")[0][0]
-    row_rejects = rows(engine, "SELECT count(*) FROM ohlc_rejects WHERE source_line IS NOT NULL")[0][0]
+    row_rejects = rows(engine, "SELECT count(*) FROM ohlc_rejects WHERE source_line IS NOT NULL")[
+        0
+    ][0]
     assert (bars, row_rejects) == (5, 6)
     assert bars + row_rejects == input_rows
-    file_rejects = rows(engine, "SELECT source_file, reason FROM ohlc_rejects WHERE source_line IS NULL")
+    file_rejects = rows(
+        engine, "SELECT source_file, reason FROM ohlc_rejects WHERE source_line IS NULL"
+    )
     assert file_rejects == [("csv/EMPTY_d1.csv", "file is empty (0 bytes)")]
-    orphans = rows(engine, "SELECT count(*), bool_and(partition_date IS NULL) FROM ohlc_rejects WHERE symbol = 'BAD|X'")
+    orphans = rows(
+        engine,
+        "SELECT count(*), bool_and(partition_date IS NULL) FROM ohlc_rejects "
+        "WHERE symbol = 'BAD|X'",
+    )
     assert orphans == [(2, True)]
     assert check_results(result)[ROWS_ADD_UP] is True
     assert check_results(result)[NO_REJECTS] is False
@@ -158,7 +181,9 @@ def test_every_input_row_ends_in_bars_or_rejects(
     # another run re-reports the file-scoped rejects instead of duplicating them
     materialize_range(defs, instance, "2026-11-20|AAA", "2026-11-20|AAA")
     assert rows(engine, "SELECT count(*) FROM ohlc_rejects WHERE symbol = 'BAD|X'") == [(2,)]
-    assert rows(engine, "SELECT count(*) FROM ohlc_rejects WHERE source_line IS NOT NULL")[0][0] == 6
+    assert (
+        rows(engine, "SELECT count(*) FROM ohlc_rejects WHERE source_line IS NOT NULL")[0][0] == 6
+    )
 
 
 def test_freshness_check_names_the_partition_without_a_bar(
@@ -170,7 +195,8 @@ def test_freshness_check_names_the_partition_without_a_bar(
     evaluation = next(
         e.asset_check_evaluation_data
         for e in result.all_events
-        if e.event_type_value == "ASSET_CHECK_EVALUATION" and e.asset_check_evaluation_data.check_name == FRESH
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        and e.asset_check_evaluation_data.check_name == FRESH
     )
     assert evaluation.passed is False
     assert evaluation.metadata["examples"].value == ["2026-11-20|AAA"]

@@ -35,7 +35,10 @@ def test_symbol_and_timeframe_come_from_the_file_name(drop_dir: Path) -> None:
     write_csv(drop_dir / "csv" / "brk.b_d1.csv", HEADER + GOOD_DAY)
     write_csv(drop_dir / "sp500" / "DA-MSFT-T-2021-04-21.csv", HEADER + GOOD_DAY)
     files = {f.relpath: f for f in discover_files(drop_dir)}
-    assert (files["csv/brk.b_d1.csv"].symbol, files["csv/brk.b_d1.csv"].timeframe) == ("BRK.B", "d1")
+    assert (files["csv/brk.b_d1.csv"].symbol, files["csv/brk.b_d1.csv"].timeframe) == (
+        "BRK.B",
+        "d1",
+    )
     assert files["sp500/DA-MSFT-T-2021-04-21.csv"].symbol == "MSFT"
     assert files["sp500/DA-MSFT-T-2021-04-21.csv"].timeframe == "d1"
 
@@ -61,7 +64,12 @@ def test_tradingview_columns_are_read_by_name_and_extra_columns_ignored(drop_dir
     write_csv(drop_dir / "tradingview" / "AAPL_d1.csv", header + row)
     result, errors = ingest(drop_dir)
     assert errors.is_empty()
-    assert result.bars.select("symbol", "timeframe", "close", "volume").row(0) == ("AAPL", "d1", 10.5, 5000.0)
+    assert result.bars.select("symbol", "timeframe", "close", "volume").row(0) == (
+        "AAPL",
+        "d1",
+        10.5,
+        5000.0,
+    )
 
 
 @pytest.mark.parametrize(
@@ -69,7 +77,10 @@ def test_tradingview_columns_are_read_by_name_and_extra_columns_ignored(drop_dir
     [
         ("", "file is empty (0 bytes)"),
         (HEADER, "file has a header but no data rows"),
-        ("date,price\n2024-03-04,10\n", "header lacks required column(s) timestamp, open, high, low, close"),
+        (
+            "date,price\n2024-03-04,10\n",
+            "header lacks required column(s) timestamp, open, high, low, close",
+        ),
     ],
     ids=["zero-bytes", "header-only", "wrong-header"],
 )
@@ -118,11 +129,26 @@ def test_a_file_the_csv_parser_cannot_read_does_not_stop_the_others(drop_dir: Pa
         ("2024-03-09,10,11,9,10.5,1000", "2024-03-09 is not a XNYS session"),
         ("", "blank line"),
     ],
-    ids=["non-numeric", "nan", "inf", "high-below-low", "negative-volume", "negative-price",
-         "missing-close", "bad-timestamp", "weekend", "blank-line"],
+    ids=[
+        "non-numeric",
+        "nan",
+        "inf",
+        "high-below-low",
+        "negative-volume",
+        "negative-price",
+        "missing-close",
+        "bad-timestamp",
+        "weekend",
+        "blank-line",
+    ],
 )
-def test_bad_rows_are_quarantined_with_their_reason_and_line(drop_dir: Path, row: str, reason: str) -> None:
-    write_csv(drop_dir / "csv" / "AAA_d1.csv", HEADER + GOOD_DAY + row + "\n" + "2024-03-05,10,11,9,10.5,1000\n")
+def test_bad_rows_are_quarantined_with_their_reason_and_line(
+    drop_dir: Path, row: str, reason: str
+) -> None:
+    write_csv(
+        drop_dir / "csv" / "AAA_d1.csv",
+        HEADER + GOOD_DAY + row + "\n" + "2024-03-05,10,11,9,10.5,1000\n",
+    )
     result, _ = ingest(drop_dir)
     assert reason in only_reason(result)
     assert result.rejects["source_line"].to_list() == [3]
@@ -152,7 +178,9 @@ def test_across_files_the_newer_file_wins(drop_dir: Path) -> None:
 
 
 def test_out_of_order_rows_are_kept_and_keyed_by_time(drop_dir: Path) -> None:
-    text = HEADER + "2024-03-06,10,11,9,10.5,1\n2024-03-04,10,11,9,10.5,1\n2024-03-05,10,11,9,10.5,1\n"
+    text = (
+        HEADER + "2024-03-06,10,11,9,10.5,1\n2024-03-04,10,11,9,10.5,1\n2024-03-05,10,11,9,10.5,1\n"
+    )
     write_csv(drop_dir / "csv" / "AAA_d1.csv", text)
     result, _ = ingest(drop_dir)
     assert result.rejects.is_empty()

@@ -12,7 +12,12 @@ import pytest
 import sqlalchemy as sa
 
 from swiftbolt_assets.ingestion.sources import discover_files
-from swiftbolt_assets_tests.conftest import check_results, make_definitions, materialize_range, shared_path
+from swiftbolt_assets_tests.conftest import (
+    check_results,
+    make_definitions,
+    materialize_range,
+    shared_path,
+)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -40,13 +45,16 @@ def data_rows(path: Path) -> int:
         return sum(1 for _ in handle) - 1
 
 
-def test_real_files_load_completely_and_exactly(engine: sa.Engine, database_url: str, real_drop: Path) -> None:
+def test_real_files_load_completely_and_exactly(
+    engine: sa.Engine, database_url: str, real_drop: Path
+) -> None:
     symbols = sorted({f.symbol for f in discover_files(real_drop)})
-    instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions("symbols", symbols)
     defs = make_definitions(database_url, real_drop, START)
-
-    result = materialize_range(defs, instance, f"2026-01-05|{symbols[0]}", f"2026-01-05|{symbols[-1]}")
+    with dg.DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions("symbols", symbols)
+        result = materialize_range(
+            defs, instance, f"2026-01-05|{symbols[0]}", f"2026-01-05|{symbols[-1]}"
+        )
 
     assert result.success
     assert check_results(result)["ohlc_bars_rows_add_up"] is True
@@ -65,7 +73,10 @@ def test_real_files_load_completely_and_exactly(engine: sa.Engine, database_url:
             sa.text("SELECT min(ts) FROM ohlc_bars WHERE symbol = 'AAPL' AND timeframe = 'h1'")
         ).scalar()
         timeframes = conn.execute(
-            sa.text("SELECT array_agg(DISTINCT timeframe ORDER BY timeframe) FROM ohlc_bars WHERE symbol = 'AAPL'")
+            sa.text(
+                "SELECT array_agg(DISTINCT timeframe ORDER BY timeframe) FROM ohlc_bars "
+                "WHERE symbol = 'AAPL'"
+            )
         ).scalar()
     assert rejects == 0
     for path in real_drop.rglob("*.csv"):
@@ -77,17 +88,24 @@ def test_real_files_load_completely_and_exactly(engine: sa.Engine, database_url:
     assert timeframes == ["d1", "h1", "m15"]
 
 
-def test_sp500_csv_values_survive_the_round_trip(engine: sa.Engine, database_url: str, real_drop: Path) -> None:
+def test_sp500_csv_values_survive_the_round_trip(
+    engine: sa.Engine, database_url: str, real_drop: Path
+) -> None:
     source = next((real_drop / "sp500").glob("DA-MSFT-T-*.csv"))
     with source.open() as handle:
         expected = [
-            (date.fromisoformat(r["timestamp"]), float(r["open"]), float(r["close"]), float(r["volume"]))
+            (
+                date.fromisoformat(r["timestamp"]),
+                float(r["open"]),
+                float(r["close"]),
+                float(r["volume"]),
+            )
             for r in csv.DictReader(handle)
         ]
-    instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions("symbols", ["MSFT"])
     defs = make_definitions(database_url, real_drop, START)
-    materialize_range(defs, instance, "2026-01-05|MSFT", "2026-01-05|MSFT")
+    with dg.DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions("symbols", ["MSFT"])
+        materialize_range(defs, instance, "2026-01-05|MSFT", "2026-01-05|MSFT")
     with engine.connect() as conn:
         stored = [
             tuple(r)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -35,7 +36,9 @@ def tick(
     result = sensor(context)
     if isinstance(result, dg.SensorResult):
         for request in result.dynamic_partitions_requests or []:
-            instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+            instance.add_dynamic_partitions(
+                request.partitions_def_name, list(request.partition_keys)
+            )
     return result  # type: ignore[return-value]
 
 
@@ -44,15 +47,18 @@ def ranges(result: dg.SensorResult) -> list[tuple[str, str]]:
 
 
 @pytest.fixture
-def instance() -> dg.DagsterInstance:
-    return dg.DagsterInstance.ephemeral()
+def instance() -> Iterator[dg.DagsterInstance]:
+    with dg.DagsterInstance.ephemeral() as instance:
+        yield instance
 
 
 def test_first_tick_registers_symbols_and_requests_one_range_run(
     drop_dir: Path, instance: dg.DagsterInstance
 ) -> None:
     for symbol in ["MSFT", "AAPL", "BRK.B"]:
-        write_csv(drop_dir / "csv" / f"{symbol}_d1.csv", HEADER + day("2026-11-17") + day("2026-11-19"))
+        write_csv(
+            drop_dir / "csv" / f"{symbol}_d1.csv", HEADER + day("2026-11-17") + day("2026-11-19")
+        )
     defs = make_definitions("postgresql://unused/unused", drop_dir, START)
 
     result = tick(defs, instance, drop_dir, None)
@@ -63,7 +69,9 @@ def test_first_tick_registers_symbols_and_requests_one_range_run(
     assert ranges(result) == [("2026-11-18|AAPL", "2026-11-19|MSFT")]
 
 
-def test_an_unchanged_folder_is_not_processed_twice(drop_dir: Path, instance: dg.DagsterInstance) -> None:
+def test_an_unchanged_folder_is_not_processed_twice(
+    drop_dir: Path, instance: dg.DagsterInstance
+) -> None:
     write_csv(drop_dir / "csv" / "AAPL_d1.csv", HEADER + day("2026-11-18"))
     defs = make_definitions("postgresql://unused/unused", drop_dir, START)
     first = tick(defs, instance, drop_dir, None)
@@ -75,7 +83,9 @@ def test_an_unchanged_folder_is_not_processed_twice(drop_dir: Path, instance: dg
     assert "no new or changed files" in (second.skip_message or "")
 
 
-def test_a_new_bar_requests_only_the_touched_partition(drop_dir: Path, instance: dg.DagsterInstance) -> None:
+def test_a_new_bar_requests_only_the_touched_partition(
+    drop_dir: Path, instance: dg.DagsterInstance
+) -> None:
     aapl = write_csv(drop_dir / "csv" / "AAPL_d1.csv", HEADER + day("2026-11-18"))
     write_csv(drop_dir / "csv" / "MSFT_d1.csv", HEADER + day("2026-11-18"))
     defs = make_definitions("postgresql://unused/unused", drop_dir, START)
@@ -92,17 +102,22 @@ def test_a_new_bar_requests_only_the_touched_partition(drop_dir: Path, instance:
     assert ranges(second) == [("2026-11-18|AAPL", "2026-11-20|AAPL")]
 
 
-def test_run_keys_differ_between_ticks_and_repeat_within_one(drop_dir: Path, instance: dg.DagsterInstance) -> None:
+def test_run_keys_differ_between_ticks_and_repeat_within_one(
+    drop_dir: Path, instance: dg.DagsterInstance
+) -> None:
     write_csv(drop_dir / "csv" / "AAPL_d1.csv", HEADER + day("2026-11-18"))
     defs = make_definitions("postgresql://unused/unused", drop_dir, START)
-    again = dg.DagsterInstance.ephemeral()
     a = tick(defs, instance, drop_dir, None)
-    b = tick(defs, again, drop_dir, None)
-    assert isinstance(a, dg.SensorResult) and isinstance(b, dg.SensorResult)
+    with dg.DagsterInstance.ephemeral() as again:
+        b = tick(defs, again, drop_dir, None)
+    assert isinstance(a, dg.SensorResult)
+    assert isinstance(b, dg.SensorResult)
     assert [r.run_key for r in a.run_requests or []] == [r.run_key for r in b.run_requests or []]
 
 
-def test_an_unreadable_file_still_gets_a_run_that_reports_it(drop_dir: Path, instance: dg.DagsterInstance) -> None:
+def test_an_unreadable_file_still_gets_a_run_that_reports_it(
+    drop_dir: Path, instance: dg.DagsterInstance
+) -> None:
     write_csv(drop_dir / "csv" / "AAPL_d1.csv", "")
     defs = make_definitions("postgresql://unused/unused", drop_dir, START)
     result = tick(defs, instance, drop_dir, None)
@@ -119,12 +134,14 @@ def test_the_schedule_runs_the_day_for_all_symbols_and_skips_holidays(drop_dir: 
         instance.add_dynamic_partitions("symbols", ["AAPL", "MSFT", "NVDA"])
         on_session = schedule(
             dg.build_schedule_context(
-                instance=instance, scheduled_execution_time=datetime(2026, 11, 24, 17, 30, tzinfo=NY)
+                instance=instance,
+                scheduled_execution_time=datetime(2026, 11, 24, 17, 30, tzinfo=NY),
             )
         )
         on_holiday = schedule(
             dg.build_schedule_context(
-                instance=instance, scheduled_execution_time=datetime(2026, 11, 26, 17, 30, tzinfo=NY)
+                instance=instance,
+                scheduled_execution_time=datetime(2026, 11, 26, 17, 30, tzinfo=NY),
             )
         )
 

@@ -20,9 +20,21 @@ from swiftbolt_assets_tests.test_definitions import table_owners
 pytestmark = pytest.mark.postgres
 
 BAR = {
-    "symbol": "AAA", "timeframe": "d1", "ts": "2026-11-20T05:00:00Z", "session_date": "2026-11-20",
-    "partition_date": "2026-11-20", "open": 10, "high": 11, "low": 9, "close": 10.5, "volume": 1,
-    "is_synthetic": False, "source_name": "csv", "source_file": "f.csv", "source_line": 2, "run_id": "r",
+    "symbol": "AAA",
+    "timeframe": "d1",
+    "ts": "2026-11-20T05:00:00Z",
+    "session_date": "2026-11-20",
+    "partition_date": "2026-11-20",
+    "open": 10,
+    "high": 11,
+    "low": 9,
+    "close": 10.5,
+    "volume": 1,
+    "is_synthetic": False,
+    "source_name": "csv",
+    "source_file": "f.csv",
+    "source_line": 2,
+    "run_id": "r",
 }
 
 
@@ -44,7 +56,9 @@ def test_migrations_are_at_head_and_every_table_has_one_owner(engine: sa.Engine)
                 )
             ).scalars()
         )
-    owners = table_owners(build_definitions(replace(load_settings({}), partition_start=date(2026, 11, 2))))
+    owners = table_owners(
+        build_definitions(replace(load_settings({}), partition_start=date(2026, 11, 2)))
+    )
     assert tables == set(owners)
     assert all(len(assets) == 1 for assets in owners.values())
 
@@ -63,9 +77,17 @@ def test_the_key_allows_one_row_per_symbol_timeframe_and_time(engine: sa.Engine)
 @pytest.mark.parametrize(
     "overrides",
     [{"high": 10.2}, {"low": 10.6}, {"volume": -1}, {"open": 0}, {"timeframe": "m5"}],
-    ids=["high-below-close", "low-above-close", "negative-volume", "zero-price", "unknown-timeframe"],
+    ids=[
+        "high-below-close",
+        "low-above-close",
+        "negative-volume",
+        "zero-price",
+        "unknown-timeframe",
+    ],
 )
-def test_the_schema_refuses_impossible_bars(engine: sa.Engine, overrides: dict[str, object]) -> None:
+def test_the_schema_refuses_impossible_bars(
+    engine: sa.Engine, overrides: dict[str, object]
+) -> None:
     with pytest.raises(sa.exc.IntegrityError, match="check"), engine.begin() as conn:
         insert_bar(conn, **overrides)
 
@@ -74,18 +96,27 @@ def test_a_failed_write_leaves_the_previous_slice_intact(engine: sa.Engine) -> N
     with engine.begin() as conn:
         insert_bar(conn)
     broken = pl.DataFrame({**{k: [v] for k, v in BAR.items()}, "high": [1.0]})  # violates a check
+    deleted: list[int] = []
+
+    def replace_slice() -> None:
+        with engine.begin() as conn:
+            lock_tables(conn, ["ohlc_bars"])
+            stage_slice(conn, [(date(2026, 11, 20), "AAA")])
+            deleted.append(delete_slice(conn, "ohlc_bars"))
+            copy_frame(conn, "ohlc_bars", broken)
+
     # COPY goes through psycopg directly, so its error is psycopg's own
-    with pytest.raises(psycopg.errors.CheckViolation), engine.begin() as conn:
-        lock_tables(conn, ["ohlc_bars"])
-        stage_slice(conn, [(date(2026, 11, 20), "AAA")])
-        assert delete_slice(conn, "ohlc_bars") == 1
-        copy_frame(conn, "ohlc_bars", broken)
+    with pytest.raises(psycopg.errors.CheckViolation):
+        replace_slice()
+    assert deleted == [1]
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT high FROM ohlc_bars")).scalars().all() == [11.0]
 
 
 def test_postgres_urls_get_the_driver_each_client_needs() -> None:
-    assert with_driver("postgresql://u@h:5432/db", "psycopg2") == "postgresql+psycopg2://u@h:5432/db"
+    assert (
+        with_driver("postgresql://u@h:5432/db", "psycopg2") == "postgresql+psycopg2://u@h:5432/db"
+    )
     assert with_driver("postgres://u@h/db", "psycopg").startswith("postgresql+psycopg://")
     with pytest.raises(ValueError, match="only PostgreSQL URLs"):
         with_driver("sqlite:///x.db", "psycopg")

@@ -30,7 +30,8 @@ def upgrade() -> None:
             updated_at    timestamptz NOT NULL DEFAULT now()
         );
         COMMENT ON TABLE symbols IS
-            'Symbols seen by ingestion (owner: asset ohlc_bars). Dagster dynamic partitions mirror it.';
+            'Symbols seen by ingestion (owner: asset ohlc_bars). '
+            'Dagster dynamic partitions mirror it.';
 
         CREATE TABLE ohlc_bars (
             symbol            text NOT NULL,

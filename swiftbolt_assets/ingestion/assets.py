@@ -5,7 +5,6 @@ Read the drop folder files of the run's symbols, validate in one vectorized pass
 report checks and metadata.
 """
 
-
 import time
 from collections.abc import Iterator
 from datetime import date
@@ -67,7 +66,9 @@ CHECK_SPECS = [
 ]
 
 
-def _check(name: str, finding: Finding, asset: dg.AssetKey = OHLC_BARS, *, error: bool = False) -> dg.AssetCheckResult:
+def _check(
+    name: str, finding: Finding, asset: dg.AssetKey = OHLC_BARS, *, error: bool = False
+) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         check_name=name,
         asset_key=asset,
@@ -132,7 +133,7 @@ def build_ingestion_assets(partitions_def: dg.PartitionsDefinition) -> dg.Assets
         context: dg.AssetExecutionContext,
         warehouse: WarehouseResource,
         drop_folder: DropFolderResource,
-    ) -> Iterator[dg.MaterializeResult]:
+    ) -> Iterator[dg.MaterializeResult]:  # type: ignore[type-arg]
         started = time.perf_counter()
         run_slice = PartitionSlice.from_keys(list(context.partition_keys))
         exchange = load_settings().exchange
@@ -140,11 +141,14 @@ def build_ingestion_assets(partitions_def: dg.PartitionsDefinition) -> dg.Assets
         files = files_for_symbols(drop_folder.files(), run_slice.symbols)
         context.log.info(
             f"ingesting {len(run_slice.pairs)} partitions ({len(run_slice.dates)} dates × "
-            f"{len(run_slice.symbols)} symbols) from {len(files)} files in {drop_folder.directory()}"
+            f"{len(run_slice.symbols)} symbols) from {len(files)} files "
+            f"in {drop_folder.directory()}"
         )
         batch = build_batch(files, run_slice.pairs, partition_dates, exchange)
         compute_s = time.perf_counter() - started
-        context.log.info(f"validated {batch.stats['rows_read']} rows in {compute_s:.2f}s: {batch.stats}")
+        context.log.info(
+            f"validated {batch.stats['rows_read']} rows in {compute_s:.2f}s: {batch.stats}"
+        )
         for error in batch.rejects.filter(pl.col("source_line").is_null()).iter_rows(named=True):
             context.log.warning(f"file {error['source_file']} rejected: {error['reason']}")
 
@@ -157,12 +161,15 @@ def build_ingestion_assets(partitions_def: dg.PartitionsDefinition) -> dg.Assets
         )
 
         bars = batch.bars
-        by_timeframe = dict(
-            bars.group_by("timeframe").len().sort("timeframe").iter_rows()
-        )
+        by_timeframe = dict(bars.group_by("timeframe").len().sort("timeframe").iter_rows())
         reasons = (
-            batch.rejects.with_columns(pl.col("reason").str.split("; ").list.first().str.replace(r":.*$", ""))
-            .group_by("reason").len().sort("len", descending=True).head(10)
+            batch.rejects.with_columns(
+                pl.col("reason").str.split("; ").list.first().str.replace(r":.*$", "")
+            )
+            .group_by("reason")
+            .len()
+            .sort("len", descending=True)
+            .head(10)
         )
         yield dg.MaterializeResult(
             asset_key=OHLC_BARS,
@@ -185,7 +192,7 @@ def build_ingestion_assets(partitions_def: dg.PartitionsDefinition) -> dg.Assets
                     asset_key=OHLC_BARS,
                     passed=batch.rows_add_up,
                     severity=dg.AssetCheckSeverity.ERROR,
-                    metadata={k: v for k, v in batch.stats.items()},
+                    metadata=dict(batch.stats),
                 ),
                 _check(NO_MISSING_SESSIONS, missing_daily_sessions(bars, exchange)),
                 _check(INTRADAY_COMPLETE, incomplete_intraday_sessions(bars, exchange)),

@@ -77,12 +77,12 @@ def _assign(frame: pl.DataFrame, partition_dates: list[date]) -> pl.DataFrame:
     """Add ``partition_date`` to rows with a session date and a valid symbol, else null."""
     eligible = pl.col("session_date").is_not_null() & _valid_symbol
     dated = frame.filter(eligible)
-    undated = frame.filter(~eligible).with_columns(pl.lit(None, dtype=pl.Date).alias("partition_date"))
+    undated = frame.filter(~eligible).with_columns(
+        pl.lit(None, dtype=pl.Date).alias("partition_date")
+    )
     if dated.is_empty():
         return undated
-    return pl.concat(
-        [with_partition_dates(dated, partition_dates), undated], how="vertical"
-    )
+    return pl.concat([with_partition_dates(dated, partition_dates), undated], how="vertical")
 
 
 def build_batch(
@@ -102,11 +102,7 @@ def build_batch(
 
     rejects = _assign(validated.rejects, partition_dates)
     file_scoped = rejects.filter(
-        pl.col("partition_date").is_null()
-        & (
-            pl.col("session_date").is_null()
-            | ~_valid_symbol
-        )
+        pl.col("partition_date").is_null() & (pl.col("session_date").is_null() | ~_valid_symbol)
     )
     rejects_in = rejects.join(slice_keys, on=["partition_date", "symbol"], how="semi")
 

@@ -20,7 +20,16 @@ from swiftbolt_assets.ingestion.sources import SourceFile
 
 logger = logging.getLogger(__name__)
 
-RAW_FIELDS = ("ts", "open", "high", "low", "close", "volume", "split_coefficient", "dividend_amount")
+RAW_FIELDS = (
+    "ts",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "split_coefficient",
+    "dividend_amount",
+)
 # The raw frame: one row per data line of every file read.
 RAW_SCHEMA: dict[str, pl.DataType] = {
     "source_file": pl.String(),
@@ -73,9 +82,7 @@ def _column_positions(file: SourceFile, header: list[str]) -> tuple[dict[str, in
         name = _normalize(column)
         if name in header:
             positions[canonical] = header.index(name)
-        elif canonical in mapping.required():
-            missing.append(column)
-        elif canonical == "volume":
+        elif canonical in mapping.required() or canonical == "volume":
             missing.append(column)
     if missing:
         return positions, (
@@ -93,9 +100,7 @@ def _file_error(file: SourceFile, reason: str) -> dict[str, str]:
     }
 
 
-def _read_group(
-    files: list[SourceFile], positions: dict[str, int], width: int
-) -> pl.DataFrame:
+def _read_group(files: list[SourceFile], positions: dict[str, int], width: int) -> pl.DataFrame:
     """Read files that share a header layout (``width`` columns) in one multi-file scan."""
     order = sorted(positions, key=positions.__getitem__)
     scan = pl.scan_csv(
@@ -175,7 +180,9 @@ def parse_files(files: list[SourceFile]) -> ParsedFiles:
             files_read += len(group)
             continue
         except (pl.exceptions.PolarsError, OSError) as err:
-            logger.warning("multi-file read of %d files failed (%s); reading one by one", len(group), err)
+            logger.warning(
+                "multi-file read of %d files failed (%s); reading one by one", len(group), err
+            )
         for file in group:
             try:
                 frames.append(_read_group([file], layouts[key], key[1]))

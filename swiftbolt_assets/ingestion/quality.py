@@ -72,10 +72,15 @@ def incomplete_intraday_sessions(bars: pl.DataFrame, exchange: str) -> Finding:
             pl.col("session_date").min().over("symbol", "timeframe").alias("first"),
             pl.col("session_date").max().over("symbol", "timeframe").alias("last"),
         )
-        .filter((pl.col("session_date") > pl.col("first")) & (pl.col("session_date") < pl.col("last")))
+        .filter(
+            (pl.col("session_date") > pl.col("first")) & (pl.col("session_date") < pl.col("last"))
+        )
         .join(sessions.select("session_date", "minutes"), on="session_date", how="left")
         .with_columns(
-            (pl.col("minutes") / pl.col("timeframe").replace_strict(_BAR_MINUTES, return_dtype=pl.Float64))
+            (
+                pl.col("minutes")
+                / pl.col("timeframe").replace_strict(_BAR_MINUTES, return_dtype=pl.Float64)
+            )
             .ceil()
             .cast(pl.Int64)
             .alias("expected")

@@ -10,7 +10,7 @@ from swiftbolt_assets.ingestion.sources import DEFAULT_SOURCES, SourceFile, disc
 from swiftbolt_assets.settings import load_settings
 
 
-class DropFolderResource(dg.ConfigurableResource):  # type: ignore[misc]
+class DropFolderResource(dg.ConfigurableResource):  # type: ignore[misc,type-arg]
     """CSV drop folder; ``path`` empty means ``SWIFTBOLT_DROP_DIR`` (default ``.swiftbolt/drop``).
 
     Sub-folders select the format: ``tradingview/`` (TradingView chart exports),

@@ -1,6 +1,5 @@
 """Schedule ``daily_cycle_schedule``: the day's partitions for every symbol, after the close."""
 
-
 from zoneinfo import ZoneInfo
 
 import dagster as dg

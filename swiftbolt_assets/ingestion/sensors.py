@@ -1,6 +1,5 @@
 """Sensor ``new_ohlc_bars_sensor``: new or changed drop-folder files become range runs."""
 
-
 import hashlib
 from datetime import date
 
@@ -18,7 +17,7 @@ def run_requests(scan: DropFolderScan) -> list[dg.RunRequest]:
     """One run per planned rectangle, keyed so a retried tick launches nothing twice."""
     requests = []
     for planned in scan.ranges:
-        key = hashlib.sha1(
+        key = hashlib.sha256(
             f"{planned.start_key}..{planned.end_key}@{scan.cursor}".encode()
         ).hexdigest()[:16]
         requests.append(

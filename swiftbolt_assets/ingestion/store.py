@@ -59,7 +59,9 @@ class WriteCounts:
     rejects_written: int
 
 
-def write_batch(engine: sa.Engine, batch: IngestionBatch, pairs: frozenset[tuple[object, str]], run_id: str) -> WriteCounts:
+def write_batch(
+    engine: sa.Engine, batch: IngestionBatch, pairs: frozenset[tuple[object, str]], run_id: str
+) -> WriteCounts:
     """Replace the run's slice of ``ohlc_bars`` and ``ohlc_rejects`` and refresh ``symbols``.
 
     File-scoped rejects (no partition) of every file the run read are replaced too.

