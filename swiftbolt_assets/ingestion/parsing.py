@@ -16,20 +16,11 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from swiftbolt_assets.ingestion.sources import SourceFile
+from swiftbolt_assets.ingestion.sources import OHLCV_FIELDS, SourceFile
 
 logger = logging.getLogger(__name__)
 
-RAW_FIELDS = (
-    "ts",
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "split_coefficient",
-    "dividend_amount",
-)
+RAW_FIELDS = ("ts", *OHLCV_FIELDS)
 # The raw frame: one row per data line of every file read.
 RAW_SCHEMA: dict[str, pl.DataType] = {
     "source_file": pl.String(),

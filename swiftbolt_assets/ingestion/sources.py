@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 TIMEFRAMES = ("m15", "h1", "d1")
+# The canonical numeric fields of a bar, in file and table order.
+OHLCV_FIELDS = ("open", "high", "low", "close", "volume", "split_coefficient", "dividend_amount")
 INTRADAY_TIMEFRAMES = ("m15", "h1")
 SYMBOL_PATTERN = r"^[A-Z0-9][A-Z0-9.\-]{0,11}$"
 _SYMBOL_RE = re.compile(SYMBOL_PATTERN)
@@ -76,40 +78,35 @@ class SourceSpec:
     synthetic: bool = False
 
 
+SYMBOL_TIMEFRAME_NAME = r"^(?P<symbol>.+)_(?P<timeframe>[A-Za-z0-9]+)\.csv$"
+WITH_EVENTS = ColumnMapping(
+    ts="timestamp",
+    volume="volume",
+    split_coefficient="split_coefficient",
+    dividend_amount="dividend_amount",
+)
+
 TRADINGVIEW = SourceSpec(
     name="tradingview",
     glob="tradingview/*.csv",
-    filename_pattern=r"^(?P<symbol>.+)_(?P<timeframe>[A-Za-z0-9]+)\.csv$",
+    filename_pattern=SYMBOL_TIMEFRAME_NAME,
     columns=ColumnMapping(ts="time", volume="volume"),
 )
 SP500_DAILY = SourceSpec(
     name="sp500",
     glob="sp500/*.csv",
     filename_pattern=r"^DA-(?P<symbol>.+)-T-\d{4}-\d{2}-\d{2}\.csv$",
-    columns=ColumnMapping(
-        ts="timestamp",
-        volume="volume",
-        split_coefficient="split_coefficient",
-        dividend_amount="dividend_amount",
-    ),
+    columns=WITH_EVENTS,
     timeframe="d1",
 )
 GENERIC = SourceSpec(
-    name="csv",
-    glob="csv/*.csv",
-    filename_pattern=r"^(?P<symbol>.+)_(?P<timeframe>[A-Za-z0-9]+)\.csv$",
-    columns=ColumnMapping(
-        ts="timestamp",
-        volume="volume",
-        split_coefficient="split_coefficient",
-        dividend_amount="dividend_amount",
-    ),
+    name="csv", glob="csv/*.csv", filename_pattern=SYMBOL_TIMEFRAME_NAME, columns=WITH_EVENTS
 )
 SYNTHETIC = SourceSpec(
     name="synthetic",
     glob="synthetic/*.csv",
-    filename_pattern=r"^(?P<symbol>.+)_(?P<timeframe>[A-Za-z0-9]+)\.csv$",
-    columns=GENERIC.columns,
+    filename_pattern=SYMBOL_TIMEFRAME_NAME,
+    columns=WITH_EVENTS,
     synthetic=True,
 )
 DEFAULT_SOURCES: tuple[SourceSpec, ...] = (TRADINGVIEW, SP500_DAILY, GENERIC, SYNTHETIC)

@@ -8,6 +8,7 @@ import polars as pl
 import sqlalchemy as sa
 
 from swiftbolt_assets.ingestion.batch import REJECT_COLUMNS, IngestionBatch
+from swiftbolt_assets.ingestion.sources import OHLCV_FIELDS
 from swiftbolt_assets.warehouse.slices import copy_frame, delete_slice, lock_tables, stage_slice
 
 BAR_COLUMNS = (
@@ -16,13 +17,7 @@ BAR_COLUMNS = (
     "ts",
     "session_date",
     "partition_date",
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "split_coefficient",
-    "dividend_amount",
+    *OHLCV_FIELDS,
     "is_synthetic",
     "source_name",
     "source_file",

@@ -48,6 +48,7 @@ import polars as pl
 
 from swiftbolt_assets.calendar import sessions_table
 from swiftbolt_assets.ingestion.sources import (
+    OHLCV_FIELDS,
     SYMBOL_PATTERN,
     SYNTHETIC,
     TIMEFRAMES,
@@ -62,16 +63,7 @@ IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
 SYMBOL_PREFIX = "SYN-"
-COLUMNS = (
-    "timestamp",
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "split_coefficient",
-    "dividend_amount",
-)
+COLUMNS = ("timestamp", *OHLCV_FIELDS)
 SCHEMA: dict[str, pl.DataType] = {
     "timestamp": pl.String(),
     **{name: pl.Float64() for name in COLUMNS[1:]},

@@ -21,11 +21,16 @@ import pandera.polars as pa
 import polars as pl
 
 from swiftbolt_assets.calendar import sessions_table
-from swiftbolt_assets.ingestion.sources import INTRADAY_TIMEFRAMES, SYMBOL_PATTERN, TIMEFRAMES
+from swiftbolt_assets.ingestion.sources import (
+    INTRADAY_TIMEFRAMES,
+    OHLCV_FIELDS,
+    SYMBOL_PATTERN,
+    TIMEFRAMES,
+)
 from swiftbolt_assets.settings import EXCHANGE_TIMEZONE
 
 PRICE_FIELDS = ("open", "high", "low", "close")
-NUMERIC_FIELDS = (*PRICE_FIELDS, "volume", "split_coefficient", "dividend_amount")
+NUMERIC_FIELDS = OHLCV_FIELDS
 _DEFAULTS = {"volume": None, "split_coefficient": 1.0, "dividend_amount": 0.0}
 _TS_FORMATS_WITH_OFFSET = ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S%z", "%Y-%m-%dT%H:%M%z")
 _TS_FORMATS_NAIVE = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M")
