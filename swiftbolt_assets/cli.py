@@ -129,7 +129,7 @@ def cmd_run(settings: Settings) -> int:
             for check in checks:
                 verdict = "pass" if check.passed else f"FAIL ({check.severity.value.lower()})"
                 if not check.passed and "examples" in check.metadata:
-                    examples = check.metadata["examples"].value
+                    examples = list(check.metadata["examples"].value or [])  # type: ignore[arg-type]
                     verdict += f": {check.metadata['count'].value} found, e.g. {examples[:2]}"
                 print(f"  check {check.check_name}: {verdict}")
     print_summary(urls)
