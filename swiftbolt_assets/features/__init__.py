@@ -1,0 +1,1 @@
+"""Features: every indicator computed once per (symbol, timeframe, bar), vectorized."""
