@@ -1,13 +1,21 @@
 """`make bench`: measured on the real data in ../shared (never part of `make test`).
 
 Stage ``ingest_sp500``: the initial load of all 504 files of ``../shared/data/sp500_daily``
-(2.4 M daily bars) as one Dagster range run over 504 (date, symbol) partition keys, on the
+(2.4 M daily bars) as one Dagster range run over 1,008 (date, symbol) partition keys (the
+go-live partition with all history, and the files' last day), on the
 project's PostgreSQL (embedded unless SWIFTBOLT_DATABASE_URL is set) with Dagster's run/event
 storage on PostgreSQL too. Each repetition runs in a fresh process against freshly created
 databases, so every one is a true initial load. Reported: wall time, rows/s, the step's compute
 (read + validate), write (COPY) and quality-check time, Dagster's bookkeeping (the rest: run
 setup, one materialization event per partition key), and the process's peak RSS (the PostgreSQL
 server's own memory is not included). Medians over ``--repeat`` runs; one JSON line at the end.
+
+Stage ``features_full``: the feature build of all 504 symbols over all their history (the
+go-live partition: d1 and weekly rows) including the write, as one Dagster run.
+Stage ``features_incremental``: the next day's partition for all 504 symbols (reads the bounded
+lookback window), as one Dagster run.
+Stage ``talib_ratio``: our vectorized indicator pass (``add_indicators``, all its columns) versus
+TA-Lib computing the indicators both have on the same adjusted d1 data (a loop over symbols).
 """
 
 from __future__ import annotations
@@ -28,7 +36,8 @@ from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SP500 = PROJECT_ROOT.parent / "shared" / "data" / "sp500_daily"
-GO_LIVE = "2021-04-21"  # the files' last session: one partition per symbol holds all history
+GO_LIVE = "2021-04-20"  # the first partition holds all history up to here
+NEXT_DAY = "2021-04-21"  # the files' last session: a one-day partition for the incremental build
 
 
 def machine() -> dict[str, Any]:
@@ -78,41 +87,132 @@ def one_ingest(drop_dir: Path) -> dict[str, Any]:
     )
     job = defs.resolve_implicit_global_asset_job_def()
     symbols = sorted({f.symbol for f in DropFolderResource(path=str(drop_dir)).files()})
-    with dg.DagsterInstance.get() as instance:
-        instance.add_dynamic_partitions("symbols", symbols)
+    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+    def run(first: str, last: str, asset: str) -> tuple[float, dict[str, Any]]:
         started = time.perf_counter()
         result = job.execute_in_process(
             instance=instance,
             tags={
-                "dagster/asset_partition_range_start": f"{GO_LIVE}|{symbols[0]}",
-                "dagster/asset_partition_range_end": f"{GO_LIVE}|{symbols[-1]}",
+                "dagster/asset_partition_range_start": f"{first}|{symbols[0]}",
+                "dagster/asset_partition_range_end": f"{last}|{symbols[-1]}",
             },
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            run_config=quiet,
+            asset_selection=(
+                [dg.AssetKey("features")]
+                if asset == "features"
+                else [dg.AssetKey("ohlc_bars"), dg.AssetKey("ohlc_rejects")]
+            ),
         )
         wall = time.perf_counter() - started
-    meta = next(
-        m.metadata
-        for m in result.asset_materializations_for_node("ingest_ohlc")
-        if m.asset_key == dg.AssetKey("ohlc_bars")
-    )
+        assert result.success
+        node = "ingest_ohlc" if asset == "ohlc_bars" else "features"
+        meta = next(
+            m.metadata
+            for m in result.asset_materializations_for_node(node)
+            if m.asset_key == dg.AssetKey(asset)
+        )
+        return wall, {k: v.value for k, v in meta.items()}
+
+    with dg.DagsterInstance.get() as instance:
+        instance.add_dynamic_partitions("symbols", symbols)
+        ingest_wall, ingest = run(GO_LIVE, NEXT_DAY, "ohlc_bars")
+        full_wall, full = run(GO_LIVE, GO_LIVE, "features")
+        incr_wall, incr = run(NEXT_DAY, NEXT_DAY, "features")
     with sa.create_engine(urls.warehouse).connect() as conn:
         stored = conn.execute(sa.text("SELECT count(*) FROM ohlc_bars")).scalar_one()
         server = conn.execute(sa.text("SHOW server_version")).scalar_one()
-    compute = float(meta["compute_seconds"].value)
-    write = float(meta["write_seconds"].value)
-    checks = float(meta["checks_seconds"].value)
+    compute = float(ingest["compute_seconds"])
+    write = float(ingest["write_seconds"])
+    checks = float(ingest["checks_seconds"])
     return {
-        "success": result.success,
+        "success": True,
         "bars": int(stored),
-        "partition_keys": len(symbols),
-        "wall_s": wall,
+        "partition_keys": 2 * len(symbols),
+        "wall_s": ingest_wall,
         "compute_s": compute,
         "write_s": write,
         "checks_s": checks,
-        "dagster_bookkeeping_s": wall - compute - write - checks,
+        "dagster_bookkeeping_s": ingest_wall - compute - write - checks,
+        "features_full_wall_s": full_wall,
+        "features_full_rows": int(full["dagster/row_count"]),
+        "features_full_read_s": float(full["read_seconds"]),
+        "features_full_compute_s": float(full["compute_seconds"]),
+        "features_full_write_s": float(full["write_seconds"]),
+        "features_full_values_per_s": int(full["indicator_values_per_second"]),
+        "features_incremental_wall_s": incr_wall,
+        "features_incremental_rows": int(incr["dagster/row_count"]),
+        "features_incremental_bars_read": int(incr["bars_read"]),
+        "features_incremental_compute_s": float(incr["compute_seconds"]),
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "postgres": server,
         "embedded": urls.embedded,
+    }
+
+
+def talib_ratio() -> dict[str, Any]:
+    """add_indicators on all 504 adjusted d1 series vs TA-Lib's loop for the shared indicators."""
+    import numpy as np
+    import polars as pl
+    import talib
+
+    from swiftbolt_assets.features.indicators import add_indicators
+
+    frame = (
+        pl.scan_csv(str(SP500 / "DA-*.csv"), include_file_paths="path")
+        .with_columns(
+            pl.col("path").str.extract(r"DA-(.+)-T-").alias("symbol"),
+            pl.lit("d1").alias("timeframe"),
+            pl.col("timestamp").str.to_date().alias("ts"),
+            (pl.col("adjusted_close") / pl.col("close")).alias("f"),
+        )
+        .with_columns(
+            *(pl.col(c).cast(pl.Float64) * pl.col("f") for c in ("open", "high", "low", "close")),
+            pl.col("volume").cast(pl.Float64),
+        )
+        .select("symbol", "timeframe", "ts", "open", "high", "low", "close", "volume")
+        .sort("symbol", "timeframe", "ts")
+        .collect()
+    )
+    ours = []
+    for _ in range(3):
+        started = time.perf_counter()
+        add_indicators(frame)
+        ours.append(time.perf_counter() - started)
+    series = [
+        {c: g[c].to_numpy() for c in ("open", "high", "low", "close", "volume")}
+        for _, g in frame.group_by("symbol", maintain_order=True)
+    ]
+    theirs = []
+    for _ in range(3):
+        started = time.perf_counter()
+        for x in series:
+            h, low, c, v = x["high"], x["low"], x["close"], np.ascontiguousarray(x["volume"])
+            for n in (5, 10, 20, 50, 200):
+                talib.SMA(c, n)
+            for n in (12, 26):
+                talib.EMA(c, n)
+            talib.RSI(c, 14)
+            talib.RSI(c, 7)
+            talib.MACD(c, 12, 26, 9)
+            talib.ATR(h, low, c, 14)
+            talib.ADX(h, low, c, 14)
+            talib.PLUS_DI(h, low, c, 14)
+            talib.MINUS_DI(h, low, c, 14)
+            talib.BBANDS(c, 20, 2, 2, 0)
+            talib.BBANDS(c, 30, 2, 2, 0)
+            talib.WILLR(h, low, c, 14)
+            talib.CCI(h, low, c, 20)
+            talib.MFI(h, low, c, v, 14)
+            talib.OBV(c, v)
+            talib.ROC(c, 5)
+            talib.ROC(c, 20)
+        theirs.append(time.perf_counter() - started)
+    return {
+        "rows": frame.height,
+        "ours_s_median": round(statistics.median(ours), 3),
+        "talib_s_median": round(statistics.median(theirs), 3),
+        "ratio": round(statistics.median(ours) / statistics.median(theirs), 2),
     }
 
 
@@ -185,6 +285,17 @@ def main() -> int:
         "checks_s_median": round(median("checks_s"), 2),
         "dagster_bookkeeping_s_median": round(median("dagster_bookkeeping_s"), 2),
         "peak_rss_mib_median": round(median("peak_rss_mib")),
+        "features_full_wall_s_median": round(median("features_full_wall_s"), 2),
+        "features_full_rows": runs[0]["features_full_rows"],
+        "features_full_read_s_median": round(median("features_full_read_s"), 2),
+        "features_full_compute_s_median": round(median("features_full_compute_s"), 2),
+        "features_full_write_s_median": round(median("features_full_write_s"), 2),
+        "features_full_values_per_s_median": round(median("features_full_values_per_s")),
+        "features_incremental_wall_s_median": round(median("features_incremental_wall_s"), 2),
+        "features_incremental_rows": runs[0]["features_incremental_rows"],
+        "features_incremental_bars_read": runs[0]["features_incremental_bars_read"],
+        "features_incremental_compute_s_median": round(median("features_incremental_compute_s"), 2),
+        "talib": talib_ratio(),
         "target_s": 60,
         "postgres": runs[0]["postgres"],
         "embedded_postgres": runs[0]["embedded"],
@@ -201,6 +312,19 @@ def main() -> int:
         f"quality checks {summary['checks_s_median']} s, "
         f"Dagster bookkeeping {summary['dagster_bookkeeping_s_median']} s\n"
         f"  peak RSS {summary['peak_rss_mib_median']} MiB (driver process; server excluded)\n"
+        f"features_full: {summary['features_full_rows']:,} rows (d1 + w1, 504 symbols, all "
+        f"history) in {summary['features_full_wall_s_median']} s (target <= 60 s): read "
+        f"{summary['features_full_read_s_median']} s, compute "
+        f"{summary['features_full_compute_s_median']} s "
+        f"({summary['features_full_values_per_s_median']:,} values/s), write "
+        f"{summary['features_full_write_s_median']} s\n"
+        f"features_incremental: {summary['features_incremental_rows']} rows for one day, "
+        f"{summary['features_incremental_bars_read']:,} bars of lookback read, "
+        f"{summary['features_incremental_wall_s_median']} s for the whole Dagster run "
+        f"(target <= 15 s), compute {summary['features_incremental_compute_s_median']} s\n"
+        f"talib: our indicator pass {summary['talib']['ours_s_median']} s vs TA-Lib "
+        f"{summary['talib']['talib_s_median']} s on {summary['talib']['rows']:,} rows: ratio "
+        f"{summary['talib']['ratio']} (target <= 2)\n"
         f"  machine: {summary['machine']['cpu']}, {summary['machine']['cores']} cores, "
         f"{summary['machine']['memory_gib']} GiB; PostgreSQL {summary['postgres']}"
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from swiftbolt_assets.features.assets import build_features_asset
 from swiftbolt_assets.ingestion.assets import build_ingestion_assets
 from swiftbolt_assets.ingestion.resources import DropFolderResource
 from swiftbolt_assets.ingestion.schedules import build_daily_schedule
@@ -26,13 +27,14 @@ def build_definitions(
     settings = settings or load_settings()
     partitions = daily_symbol_partitions(settings)
     ingest = build_ingestion_assets(partitions)
+    features = build_features_asset(partitions)
     daily_cycle = dg.define_asset_job(
         DAILY_CYCLE_JOB,
         selection=dg.AssetSelection.all(),
         description="The daily cycle: every asset for the day's partitions.",
     )
     return dg.Definitions(
-        assets=[ingest],
+        assets=[ingest, features],
         jobs=[daily_cycle],
         sensors=[build_new_bars_sensor(ingest, partitions)],
         schedules=[build_daily_schedule(daily_cycle)],

@@ -33,7 +33,6 @@ from swiftbolt_assets.warehouse.resources import WarehouseResource
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED = PROJECT_ROOT.parent / "shared"
-WAREHOUSE_TABLES = ("ohlc_bars", "ohlc_rejects", "symbols")
 
 
 def shared_path(*parts: str) -> Path:
@@ -71,7 +70,13 @@ def engine(database_url: str) -> sa.Engine:
     """The test database with every warehouse table emptied."""
     engine = engine_for(database_url)
     with engine.begin() as conn:
-        conn.execute(sa.text(f"TRUNCATE {', '.join(WAREHOUSE_TABLES)} RESTART IDENTITY"))
+        tables = conn.execute(
+            sa.text(
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_schema = 'public' AND table_name <> 'alembic_version'"
+            )
+        ).scalars()
+        conn.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY"))
     return engine
 
 

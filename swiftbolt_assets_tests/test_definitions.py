@@ -19,13 +19,10 @@ def defs() -> dg.Definitions:
 
 def test_asset_keys_groups_and_partitions(defs: dg.Definitions) -> None:
     graph = defs.resolve_asset_graph()
-    assert sorted(k.to_user_string() for k in graph.get_all_asset_keys()) == [
-        "ohlc_bars",
-        "ohlc_rejects",
-    ]
+    groups = {k.to_user_string(): graph.get(k).group_name for k in graph.get_all_asset_keys()}
+    assert groups == {"ohlc_bars": "ingestion", "ohlc_rejects": "ingestion", "features": "features"}
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
-        assert node.group_name == "ingestion"
         partitions = node.partitions_def
         assert isinstance(partitions, dg.MultiPartitionsDefinition)
         assert [d.name for d in partitions.partitions_defs] == ["date", "symbol"]
@@ -39,13 +36,22 @@ def test_checks_are_yes_no_statements_and_accounting_blocks(defs: dg.Definitions
         for spec in assets_def.check_specs
     }
     assert sorted(specs) == [
+        "features_have_no_infinite_values",
         "ohlc_bars_has_no_missing_sessions",
         "ohlc_bars_intraday_sessions_are_complete",
         "ohlc_bars_is_fresh",
         "ohlc_bars_rows_add_up",
         "ohlc_rejects_has_no_rejected_rows",
     ]
-    assert [name for name, spec in specs.items() if spec.blocking] == ["ohlc_bars_rows_add_up"]
+    assert sorted(name for name, spec in specs.items() if spec.blocking) == [
+        "features_have_no_infinite_values",
+        "ohlc_bars_rows_add_up",
+    ]
+
+
+def test_features_depend_on_the_bars(defs: dg.Definitions) -> None:
+    graph = defs.resolve_asset_graph()
+    assert graph.get(dg.AssetKey("features")).parent_keys == {dg.AssetKey("ohlc_bars")}
 
 
 def test_automation(defs: dg.Definitions) -> None:
@@ -69,6 +75,7 @@ def table_owners(defs: dg.Definitions) -> dict[str, list[str]]:
 
 def test_every_warehouse_table_has_exactly_one_owning_asset(defs: dg.Definitions) -> None:
     assert table_owners(defs) == {
+        "features": ["features"],
         "ohlc_bars": ["ohlc_bars"],
         "symbols": ["ohlc_bars"],
         "ohlc_rejects": ["ohlc_rejects"],

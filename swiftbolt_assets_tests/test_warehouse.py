@@ -95,7 +95,12 @@ def test_the_schema_refuses_impossible_bars(
 def test_a_failed_write_leaves_the_previous_slice_intact(engine: sa.Engine) -> None:
     with engine.begin() as conn:
         insert_bar(conn)
-    broken = pl.DataFrame({**{k: [v] for k, v in BAR.items()}, "high": [1.0]})  # violates a check
+    broken = pl.DataFrame({**{k: [v] for k, v in BAR.items()}, "high": [1.0]}).with_columns(
+        pl.col("ts").str.to_datetime(time_zone="UTC"),
+        pl.col("session_date", "partition_date").str.to_date(),
+        pl.col("open", "low", "close", "volume").cast(pl.Float64),
+        pl.col("source_line").cast(pl.Int32),
+    )  # typed like the table (binary COPY), but high < close violates a check
     deleted: list[int] = []
 
     def replace_slice() -> None:

@@ -74,9 +74,10 @@ def copy_frame(conn: sa.Connection, table: str, frame: pl.DataFrame) -> int:
     arrow = frame.to_arrow()
     encoder = ArrowToPostgresBinaryEncoder(arrow.schema)
     raw = _driver_connection(conn)
-    with raw.cursor() as cursor, cursor.copy(
-        f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT binary)"
-    ) as copy:
+    with (
+        raw.cursor() as cursor,
+        cursor.copy(f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT binary)") as copy,
+    ):
         copy.write(encoder.write_header())
         for batch in arrow.to_batches(max_chunksize=_COPY_CHUNK_ROWS):
             copy.write(encoder.write_batch(batch))
@@ -91,9 +92,10 @@ def query_frame(
     polars: much faster than fetching rows through the DBAPI for millions of rows."""
     raw = _driver_connection(conn)
     buffer = io.BytesIO()
-    with raw.cursor() as cursor, cursor.copy(
-        f"COPY ({query}) TO STDOUT WITH (FORMAT csv, HEADER true)", params
-    ) as copy:
+    with (
+        raw.cursor() as cursor,
+        cursor.copy(f"COPY ({query}) TO STDOUT WITH (FORMAT csv, HEADER true)", params) as copy,
+    ):
         for block in copy:
             buffer.write(block)
     if buffer.tell() == 0:

@@ -1,0 +1,76 @@
+"""The contract of a ``features`` row (pandera, polars backend) and the finiteness measure."""
+
+from __future__ import annotations
+
+import pandera.polars as pa
+import polars as pl
+
+from swiftbolt_assets.features.build import FEATURE_TIMEFRAMES, feature_columns
+from swiftbolt_assets.features.regimes import (
+    MOMENTUM_REGIMES,
+    TREND_REGIMES,
+    VOLATILITY_REGIMES,
+)
+from swiftbolt_assets.ingestion.sources import SYMBOL_PATTERN
+
+BOOLEAN_COLUMNS = ("is_synthetic", "rsi_cloud_bull_cross", "rsi_cloud_bear_cross")
+REGIMES = {
+    "volatility_regime": VOLATILITY_REGIMES,
+    "trend_regime": TREND_REGIMES,
+    "momentum_regime": MOMENTUM_REGIMES,
+}
+TABLE_COLUMNS = (*feature_columns()[:4], "partition_date", *feature_columns()[4:])
+
+
+def numeric_columns() -> list[str]:
+    skip = {"symbol", "timeframe", "ts", "session_date", *BOOLEAN_COLUMNS, *REGIMES}
+    return [c for c in feature_columns() if c not in skip]
+
+
+def features_schema() -> pa.DataFrameSchema:
+    """Keys typed and unique; indicators Float64 and nullable (null = not yet defined)."""
+    columns: dict[str, pa.Column] = {
+        "symbol": pa.Column(str, pa.Check.str_matches(SYMBOL_PATTERN)),
+        "timeframe": pa.Column(str, pa.Check.isin(list(FEATURE_TIMEFRAMES))),
+        "ts": pa.Column(pl.Datetime("us", "UTC")),
+        "session_date": pa.Column(pl.Date),
+        "partition_date": pa.Column(pl.Date),
+        "is_synthetic": pa.Column(pl.Boolean),
+        "rsi_cloud_bull_cross": pa.Column(pl.Boolean, nullable=True),
+        "rsi_cloud_bear_cross": pa.Column(pl.Boolean, nullable=True),
+        **{
+            name: pa.Column(str, pa.Check.isin(list(values)), nullable=True)
+            for name, values in REGIMES.items()
+        },
+        **{name: pa.Column(pl.Float64, nullable=True) for name in numeric_columns()},
+    }
+    return pa.DataFrameSchema(
+        columns, unique=["symbol", "timeframe", "ts"], strict=True, name="features"
+    )
+
+
+def validate_features(rows: pl.DataFrame) -> pl.DataFrame:
+    """Rows in table order, validated (a failure here is a bug in the build: it raises)."""
+    ordered = rows.select(TABLE_COLUMNS)
+    validated: pl.DataFrame = features_schema().validate(ordered, lazy=True)
+    return validated
+
+
+def non_finite_counts(rows: pl.DataFrame) -> dict[str, int]:
+    """Per numeric column, how many values are NaN or infinite (only non-zero counts)."""
+    if rows.is_empty():
+        return {}
+    counts = rows.select(
+        (pl.col(c).is_nan() | pl.col(c).is_infinite()).sum().alias(c) for c in numeric_columns()
+    ).row(0, named=True)
+    return {name: int(n) for name, n in counts.items() if n}
+
+
+def empty_features() -> pl.DataFrame:
+    """A feature frame with no rows and the table's dtypes (before ``partition_date``)."""
+    columns = features_schema().columns
+    return pl.DataFrame(
+        schema={
+            name: columns[name].dtype.type for name in TABLE_COLUMNS if name != "partition_date"
+        }
+    ).with_columns(pl.lit(None, dtype=pl.Date).alias("partition_date"))
