@@ -154,11 +154,23 @@ def print_summary(urls: DatabaseUrls) -> None:
             )
         ).all()
         symbols = conn.execute(sa.text("SELECT count(*) FROM symbols")).scalar()
+        features = conn.execute(
+            sa.text(
+                "SELECT timeframe, count(*), count(rsi_14), count(st_ai_stop), "
+                "round(avg(rsi_14)::numeric, 1) FROM features GROUP BY timeframe "
+                "ORDER BY timeframe"
+            )
+        ).all()
     print("\nwarehouse summary")
     print(f"  symbols: {symbols}")
     for tf, synthetic, n, syms, first, last in bars:
         label = "SYNTHETIC" if synthetic else "market data"
         print(f"  ohlc_bars {tf} ({label}): {n} bars, {syms} symbols, {first}..{last}")
+    for tf, n, rsi, st_ai, mean_rsi in features:
+        print(
+            f"  features {tf}: {n} rows ({rsi} with rsi_14, {st_ai} with SuperTrend AI; "
+            f"mean rsi_14 {mean_rsi})"
+        )
     total_rejects = sum(n for _, n in rejects)
     print(f"  ohlc_rejects: {total_rejects}" + "".join(f"\n    {n} × {r}" for r, n in rejects))
 
