@@ -56,6 +56,13 @@ def test_features_depend_on_the_bars(defs: dg.Definitions) -> None:
 
 def test_automation(defs: dg.Definitions) -> None:
     sensor = defs.resolve_sensor_def("new_ohlc_bars_sensor")
+    selection = sensor.asset_selection
+    assert selection is not None
+    assert selection.resolve(defs.resolve_asset_graph()) == {
+        dg.AssetKey("ohlc_bars"),
+        dg.AssetKey("ohlc_rejects"),
+        dg.AssetKey("features"),
+    }
     schedule = defs.resolve_schedule_def("daily_cycle_schedule")
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
     assert schedule.cron_schedule == "30 17 * * 1-5"

@@ -36,7 +36,8 @@ def build_new_bars_sensor(
 
     @dg.sensor(
         name="new_ohlc_bars_sensor",
-        asset_selection=dg.AssetSelection.assets(ingest),
+        # new bars refresh everything computed from them (features, and later forecasts)
+        asset_selection=dg.AssetSelection.assets(ingest).downstream(),
         minimum_interval_seconds=30,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Watches the drop folder (cursor: file fingerprints), registers new symbols "
