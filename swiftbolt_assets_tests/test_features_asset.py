@@ -46,7 +46,11 @@ def feature_rows(engine: sa.Engine, where: str = "true") -> pl.DataFrame:
 
 
 def test_bars_and_features_in_one_run_and_a_rerun_gives_the_same_rows(
-    engine: sa.Engine, database_url: str, drop_dir: Path, instance: dg.DagsterInstance
+    engine: sa.Engine,
+    database_url: str,
+    drop_dir: Path,
+    instance: dg.DagsterInstance,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     symbols = demo_symbols(3)
     frames = generate_bars(symbols, start=date(2024, 11, 1), end=date(2026, 11, 20), seed=5)
@@ -54,6 +58,8 @@ def test_bars_and_features_in_one_run_and_a_rerun_gives_the_same_rows(
     instance.add_dynamic_partitions("symbols", symbols)
     defs = make_definitions(database_url, drop_dir, date(2026, 11, 16))
 
+    # first run in chunks of 2 symbols (3 symbols: two chunks, one transaction)
+    monkeypatch.setattr("swiftbolt_assets.features.assets.CHUNK_SYMBOLS", 2)
     result = materialize_range(
         defs, instance, f"2026-11-16|{symbols[0]}", f"2026-11-20|{symbols[-1]}"
     )
@@ -73,6 +79,8 @@ def test_bars_and_features_in_one_run_and_a_rerun_gives_the_same_rows(
     materialized = instance.get_materialized_partitions(dg.AssetKey("features"))
     assert len(materialized) == 5 * 3
 
+    # the rerun builds all symbols in one chunk: same rows
+    monkeypatch.setattr("swiftbolt_assets.features.assets.CHUNK_SYMBOLS", 64)
     materialize_range(defs, instance, f"2026-11-16|{symbols[0]}", f"2026-11-20|{symbols[-1]}")
     assert feature_rows(engine).equals(first)
 

@@ -9,6 +9,7 @@ one transaction.
 
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import date
 
 import dagster as dg
@@ -22,7 +23,7 @@ from swiftbolt_assets.features.build import (
     feature_columns,
     plan_as_of,
 )
-from swiftbolt_assets.features.schema import empty_features, non_finite_counts, validate_features
+from swiftbolt_assets.features.schema import non_finite_counts, validate_features
 from swiftbolt_assets.features.store import read_bars, write_features
 from swiftbolt_assets.ingestion.assets import OHLC_BARS
 from swiftbolt_assets.partitions import DATE_DIMENSION, PartitionSlice
@@ -30,6 +31,8 @@ from swiftbolt_assets.settings import load_settings
 from swiftbolt_assets.warehouse.resources import WarehouseResource
 
 GROUP = "features"
+# Symbols built (and written) per chunk: bounds memory (measured 7.1 GiB for all 504 at once).
+CHUNK_SYMBOLS = 64
 FEATURES = dg.AssetKey("features")
 NO_INFINITE = "features_have_no_infinite_values"
 
@@ -85,7 +88,6 @@ def build_features_asset(partitions_def: dg.MultiPartitionsDefinition) -> dg.Ass
             f"(d1 from {daily_from}, intraday from {intraday_from}) in {read_s:.2f}s"
         )
 
-        compute_started = time.perf_counter()
         events = bars.filter(
             (pl.col("timeframe") == "d1")
             & ((pl.col("split_coefficient") != 1.0) | (pl.col("dividend_amount") > 0))
@@ -94,30 +96,51 @@ def build_features_asset(partitions_def: dg.MultiPartitionsDefinition) -> dg.Ass
         for symbol, day in events.select("symbol", "session_date").iter_rows():
             event_dates[symbol].append(day)
         plan = plan_as_of(run_slice.pairs, event_dates)
-        parts = []
-        for as_of, pairs in sorted(plan.items()):
-            symbols = sorted({s for _, s in pairs})
-            subset = bars.filter(pl.col("symbol").is_in(symbols))
-            if subset.is_empty():
-                continue  # symbols without bars yet: nothing to compute, nothing to write
-            built = build_features(subset, as_of, exchange)
-            keyed = with_partition_dates(built, partition_dates)
-            wanted = pl.DataFrame(
-                sorted(pairs), schema={"partition_date": pl.Date, "symbol": pl.String}, orient="row"
-            )
-            parts.append(keyed.join(wanted, on=["partition_date", "symbol"], how="semi"))
-        rows = validate_features(pl.concat(parts, how="vertical") if parts else empty_features())
-        compute_s = time.perf_counter() - compute_started
+        timings = {"compute": 0.0, "write": 0.0}
+        stats: dict[str, dict[str, int]] = {
+            "by_timeframe": defaultdict(int),
+            "non_finite": defaultdict(int),
+        }
+
+        def chunks() -> Iterator[pl.DataFrame]:
+            """Validated rows, CHUNK_SYMBOLS symbols at a time (bounded memory)."""
+            for as_of, pairs in sorted(plan.items()):
+                symbols = sorted({s for _, s in pairs})
+                for start in range(0, len(symbols), CHUNK_SYMBOLS):
+                    began = time.perf_counter()
+                    batch = symbols[start : start + CHUNK_SYMBOLS]
+                    subset = bars.filter(pl.col("symbol").is_in(batch))
+                    if subset.is_empty():
+                        continue  # symbols without bars yet: nothing to compute or write
+                    built = with_partition_dates(
+                        build_features(subset, as_of, exchange), partition_dates
+                    )
+                    wanted = pl.DataFrame(
+                        sorted(p for p in pairs if p[1] in set(batch)),
+                        schema={"partition_date": pl.Date, "symbol": pl.String},
+                        orient="row",
+                    )
+                    rows = validate_features(
+                        built.join(wanted, on=["partition_date", "symbol"], how="semi")
+                    )
+                    for timeframe, count in rows.group_by("timeframe").len().iter_rows():
+                        stats["by_timeframe"][timeframe] += count
+                    for column, count in non_finite_counts(rows).items():
+                        stats["non_finite"][column] += count
+                    timings["compute"] += time.perf_counter() - began
+                    yield rows
 
         write_started = time.perf_counter()
-        deleted, written = write_features(engine, rows, run_slice.pairs, context.run.run_id)
-        write_s = time.perf_counter() - write_started
+        deleted, written = write_features(engine, chunks(), run_slice.pairs, context.run.run_id)
+        compute_s = timings["compute"]
+        write_s = time.perf_counter() - write_started - compute_s
         context.log.info(
-            f"built {written} feature rows in {compute_s:.2f}s ({len(plan)} as-of builds), "
-            f"wrote them in {write_s:.2f}s (replaced {deleted})"
+            f"built {written} feature rows in {compute_s:.2f}s ({len(plan)} as-of builds, "
+            f"chunks of {CHUNK_SYMBOLS} symbols), wrote them in {write_s:.2f}s "
+            f"(replaced {deleted})"
         )
-        bad = non_finite_counts(rows)
-        by_timeframe = dict(rows.group_by("timeframe").len().sort("timeframe").iter_rows())
+        bad = dict(stats["non_finite"])
+        by_timeframe = dict(sorted(stats["by_timeframe"].items()))
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": written,

@@ -65,12 +65,3 @@ def non_finite_counts(rows: pl.DataFrame) -> dict[str, int]:
     ).row(0, named=True)
     return {name: int(n) for name, n in counts.items() if n}
 
-
-def empty_features() -> pl.DataFrame:
-    """A feature frame with no rows and the table's dtypes (before ``partition_date``)."""
-    columns = features_schema().columns
-    return pl.DataFrame(
-        schema={
-            name: columns[name].dtype.type for name in TABLE_COLUMNS if name != "partition_date"
-        }
-    ).with_columns(pl.lit(None, dtype=pl.Date).alias("partition_date"))

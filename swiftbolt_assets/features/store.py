@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 
 import polars as pl
@@ -77,12 +78,23 @@ def read_bars(
 
 
 def write_features(
-    engine: sa.Engine, rows: pl.DataFrame, pairs: frozenset[tuple[date, str]], run_id: str
+    engine: sa.Engine,
+    chunks: Iterable[pl.DataFrame],
+    pairs: frozenset[tuple[date, str]],
+    run_id: str,
 ) -> tuple[int, int]:
-    """Replace the run's slice of ``features``; return (rows deleted, rows written)."""
+    """Replace the run's slice of ``features`` in one transaction; return (deleted, written).
+
+    ``chunks`` is consumed inside the transaction, so a caller can build the rows chunk by chunk
+    (bounded memory) while readers still see the old slice or the new one, never a mix.
+    """
+    written = 0
     with engine.begin() as conn:
         lock_tables(conn, ["features"])
         stage_slice(conn, pairs)
         deleted = delete_slice(conn, "features")
-        written = copy_frame(conn, "features", rows.with_columns(pl.lit(run_id).alias("run_id")))
+        for rows in chunks:
+            written += copy_frame(
+                conn, "features", rows.with_columns(pl.lit(run_id).alias("run_id"))
+            )
     return deleted, written
