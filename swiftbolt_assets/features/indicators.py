@@ -1,10 +1,14 @@
-"""Technical indicators for many symbols and timeframes at once, as polars expressions.
+"""Technical indicators for many symbols and timeframes at once.
 
 `add_indicators` takes bars of any number of (symbol, timeframe) series, sorted by
-(symbol, timeframe, ts), and adds the columns of `INDICATOR_COLUMNS` in one vectorized query:
-every expression is a window expression evaluated per series (``.over(...)`` on the series);
-there is no Python loop over symbols or rows. The helpers below (`sma`, `ema`, `rma`, `rsi`,
-`true_range`, ...) build those expressions and default to ``.over(["symbol", "timeframe"])``.
+(symbol, timeframe, ts), and adds the columns of `INDICATOR_COLUMNS` without a Python loop over
+symbols or rows. The `KERNEL_COLUMNS` (the indicators TA-Lib also has: moving averages, RSI,
+MACD, ATR/DMI, Bollinger bands, Williams %R, CCI, MFI, OBV, ROC) come from one call of the numba
+kernel in `fast_kernels` over all series; the others (KDJ, RSI cloud and its crosses, volume
+ratio, historical volatility) are polars window expressions evaluated per series, some of them
+smoothing kernel columns. The helpers below (`sma`, `ema`, `rma`, `rsi`, `true_range`, `cci`,
+...) build such expressions and default to ``.over(["symbol", "timeframe"])``; the kernels
+compute the same values as the helpers' definitions (see `fast_kernels`).
 
 Conventions (they follow TA-Lib and TradingView's Pine ``ta.*`` functions):
 
@@ -34,7 +38,8 @@ Divisions by zero never produce inf or NaN; the degenerate cases get these defin
   return null when either close is not positive.
 
 Inputs are not checked for NaN (a NaN price propagates through every recursive indicator of its
-series); nulls in the required columns are rejected.
+series, as null in the kernel columns, whose NaN means undefined); nulls in the required columns
+are rejected.
 """
 
 import functools
@@ -44,7 +49,11 @@ import operator
 from collections.abc import Sequence
 from typing import Final
 
+import numpy as np
+import numpy.typing as npt
 import polars as pl
+
+from swiftbolt_assets.features import fast_kernels
 
 logger = logging.getLogger(__name__)
 
@@ -96,20 +105,18 @@ INDICATOR_COLUMNS: Final[tuple[str, ...]] = (
 )
 BOOLEAN_COLUMNS: Final[frozenset[str]] = frozenset({"rsi_cloud_bull_cross", "rsi_cloud_bear_cross"})
 
+# computed by the numba kernels of `fast_kernels` (the indicators TA-Lib also has), in the
+# order of INDICATOR_COLUMNS; the others are polars expressions over the kernels' output
+KERNEL_COLUMNS: Final[tuple[str, ...]] = tuple(
+    name
+    for name in INDICATOR_COLUMNS
+    if not name.startswith(("kdj_", "rsi_cloud_", "volume_ratio_", "hv_"))
+)
+
 # working columns of `add_indicators`, dropped from its result
 _SERIES: Final = "_series"
 _BAR: Final = "_bar"
-_WORK_COLUMNS: Final[tuple[str, ...]] = (
-    _SERIES,
-    _BAR,
-    "_tr",
-    "_plus_dm",
-    "_minus_dm",
-    "_plus_dm_14",
-    "_minus_dm_14",
-    "_log_return",
-    *(f"_sd_{n}" for n in BOLLINGER_LENGTHS),
-)
+_WORK_COLUMNS: Final[tuple[str, ...]] = (_SERIES, _BAR, "_log_return", "_high_9", "_low_9")
 
 _NULL_FLOAT: Final = pl.lit(None, dtype=pl.Float64)
 _NULL_BOOL: Final = pl.lit(None, dtype=pl.Boolean)
@@ -158,39 +165,9 @@ def per_group(expr: pl.Expr, by: By = GROUP_KEYS) -> pl.Expr:
     return expr if by is None else expr.over(list(by))
 
 
-def bar_index(by: By = GROUP_KEYS) -> pl.Expr:
-    """0-based position of the bar within its series."""
-    return per_group(pl.int_range(pl.len(), dtype=pl.Int64), by)
-
-
-def previous(expr: pl.Expr, n: int = 1, *, by: By = GROUP_KEYS) -> pl.Expr:
-    """The value ``n`` bars earlier in the same series (null on its first ``n`` bars)."""
-    return per_group(expr.shift(n), by)
-
-
-def change(expr: pl.Expr, n: int = 1, *, by: By = GROUP_KEYS) -> pl.Expr:
-    """``expr - expr[n bars ago]`` within the series (null on its first ``n`` bars)."""
-    return per_group(expr.diff(n), by)
-
-
 def sma(expr: pl.Expr, n: int, *, by: By = GROUP_KEYS) -> pl.Expr:
     """Simple moving average over the last ``n`` bars; null until ``n`` values are available."""
     return per_group(expr.rolling_mean(n), by)
-
-
-def rolling_sum(expr: pl.Expr, n: int, *, by: By = GROUP_KEYS) -> pl.Expr:
-    """Sum over the last ``n`` bars; null until ``n`` values are available."""
-    return per_group(expr.rolling_sum(n), by)
-
-
-def highest(expr: pl.Expr, n: int, *, by: By = GROUP_KEYS) -> pl.Expr:
-    """Highest value over the last ``n`` bars (Pine ``ta.highest``)."""
-    return per_group(expr.rolling_max(n), by)
-
-
-def lowest(expr: pl.Expr, n: int, *, by: By = GROUP_KEYS) -> pl.Expr:
-    """Lowest value over the last ``n`` bars (Pine ``ta.lowest``)."""
-    return per_group(expr.rolling_min(n), by)
 
 
 def stdev(expr: pl.Expr, n: int, ddof: int = 0, *, by: By = GROUP_KEYS) -> pl.Expr:
@@ -247,17 +224,6 @@ def true_range(
     return per_group(pl.when(prev_close.is_null()).then(_NULL_FLOAT).otherwise(widest), by)
 
 
-def directional_movement(
-    high: str = "high", low: str = "low", *, by: By = GROUP_KEYS
-) -> tuple[pl.Expr, pl.Expr]:
-    """Wilder's (+DM, -DM); null on a series' first bar."""
-    up = pl.col(high).diff()
-    down = -pl.col(low).diff()
-    plus = pl.when(up.is_null()).then(_NULL_FLOAT).when((up > down) & (up > 0)).then(up)
-    minus = pl.when(down.is_null()).then(_NULL_FLOAT).when((down > up) & (down > 0)).then(down)
-    return per_group(plus.otherwise(0.0), by), per_group(minus.otherwise(0.0), by)
-
-
 def rsi(expr: pl.Expr, n: int, *, by: By = GROUP_KEYS) -> pl.Expr:
     """Wilder RSI: RMA of gains and losses seeded with their n-change mean (TA-Lib, Pine).
 
@@ -284,16 +250,6 @@ def stochastic_rsv(n: int, *, by: By = GROUP_KEYS) -> pl.Expr:
     return per_group(100.0 * range_position(pl.col("close"), top, bottom, flat=0.5), by)
 
 
-def williams_r(n: int, *, by: By = GROUP_KEYS) -> pl.Expr:
-    """Williams %R: -100 * (highest high - close) / (highest high - lowest low) over n bars.
-
-    -50 when the highest high equals the lowest low.
-    """
-    top, bottom = pl.col("high").rolling_max(n), pl.col("low").rolling_min(n)
-    ratio = -100.0 * (top - pl.col("close")) / (top - bottom)
-    return per_group(pl.when(top == bottom).then(-50.0).otherwise(ratio), by)
-
-
 def crossover(a: pl.Expr, b: pl.Expr, *, by: By = GROUP_KEYS) -> pl.Expr:
     """``a > b`` on this bar and ``a <= b`` on the previous one (Pine ``ta.crossover``).
 
@@ -308,73 +264,26 @@ def crossunder(a: pl.Expr, b: pl.Expr, *, by: By = GROUP_KEYS) -> pl.Expr:
     return crossover(b, a, by=by)
 
 
-def mean_absolute_deviation(
-    expr: pl.Expr, n: int, *, by: By = GROUP_KEYS, bar: str | None = None
-) -> pl.Expr:
+def mean_absolute_deviation(expr: pl.Expr, n: int, *, by: By = GROUP_KEYS) -> pl.Expr:
     """Mean of |x - mean of the window| over the last ``n`` bars (TA-Lib's CCI deviation).
 
-    The window mean is subtracted from each of the ``n`` lagged values. ``bar`` optionally names
-    a column holding each row's 0-based position in its series, for a frame whose series are
-    contiguous row blocks in time order (`add_indicators` checks this): the lags are then taken
-    from the whole column and kept from position n-1 on, which gives the same values as n window
-    shifts at a fraction of the cost.
+    The window mean is subtracted from each of the ``n`` lagged values.
     """
-    if bar is None:
-        mean = expr.rolling_mean(n)
-        total = _sum_of([(expr.shift(k) - mean).abs() for k in range(n)])
-        return per_group(pl.when(mean.is_null()).then(_NULL_FLOAT).otherwise(total * (1.0 / n)), by)
-    mean = per_group(expr.rolling_mean(n), by)
+    mean = expr.rolling_mean(n)
     total = _sum_of([(expr.shift(k) - mean).abs() for k in range(n)])
-    full = mean.is_not_null() & (pl.col(bar) >= n - 1)
-    return pl.when(full).then(total * (1.0 / n)).otherwise(_NULL_FLOAT)
+    return per_group(pl.when(mean.is_null()).then(_NULL_FLOAT).otherwise(total * (1.0 / n)), by)
 
 
-def cci(n: int, *, by: By = GROUP_KEYS, bar: str | None = None) -> pl.Expr:
+def cci(n: int, *, by: By = GROUP_KEYS) -> pl.Expr:
     """Commodity Channel Index of the typical price (h+l+c)/3 with Lambert's 0.015 constant.
 
-    0 when the mean absolute deviation is 0 (all typical prices of the window equal). ``bar``:
-    see `mean_absolute_deviation`.
+    0 when the mean absolute deviation is 0 (all typical prices of the window equal).
     """
     tp = typical_price()
-    deviation = mean_absolute_deviation(tp, n, by=by, bar=bar)
+    deviation = mean_absolute_deviation(tp, n, by=by)
     flat = per_group(tp.rolling_max(n) == tp.rolling_min(n), by)
     value = (tp - per_group(tp.rolling_mean(n), by)) / (CCI_CONSTANT * deviation)
     return pl.when(flat | (deviation == 0)).then(0.0).otherwise(value)
-
-
-def mfi(n: int, *, by: By = GROUP_KEYS) -> pl.Expr:
-    """Money Flow Index over ``n`` bars: 100 * positive flow / (positive + negative flow).
-
-    A bar's flow (typical price x volume) counts as positive when its typical price is above
-    the previous bar's, negative when below, and in neither sum when equal (exact comparison).
-    50 when both sums are 0.
-    """
-    tp = typical_price()
-    prev_tp = tp.shift(1)
-    flow = tp * pl.col("volume")
-    first = prev_tp.is_null()
-    positive = pl.when(first).then(_NULL_FLOAT).when(tp > prev_tp).then(flow).otherwise(0.0)
-    negative = pl.when(first).then(_NULL_FLOAT).when(tp < prev_tp).then(flow).otherwise(0.0)
-    up, down = positive.rolling_sum(n), negative.rolling_sum(n)
-    return per_group(_ratio_or(100.0 * up, up + down, 50.0), by)
-
-
-def on_balance_volume(n: int = 252, *, by: By = GROUP_KEYS) -> pl.Expr:
-    """OBV over the last ``n`` bars: volume signed by the close's change, summed (the first bar of
-    a series counts 0). Equal to TA-Lib's cumulative OBV(t) - OBV(t - n).
-
-    A bounded window, unlike the classic cumulative OBV whose level depends on where the data
-    starts: a one-day build that reads a lookback window gives the same value as a build over
-    all history, and the value means the same thing for every symbol.
-    """
-    signed = (pl.col("close").diff().sign() * pl.col("volume")).fill_null(0.0)
-    return per_group(signed.rolling_sum(n), by)
-
-
-def rate_of_change(expr: pl.Expr, n: int, *, by: By = GROUP_KEYS) -> pl.Expr:
-    """Percent change over ``n`` bars; null when the earlier value is 0."""
-    earlier = expr.shift(n)
-    return per_group(100.0 * _ratio_or(expr - earlier, earlier, _NULL_FLOAT), by)
 
 
 def log_return(expr: pl.Expr, *, by: By = GROUP_KEYS) -> pl.Expr:
@@ -393,7 +302,8 @@ def _series_start() -> pl.Expr:
     return pl.any_horizontal(changed)
 
 
-def _validate(frame: pl.DataFrame) -> None:
+def _validate(frame: pl.DataFrame) -> npt.NDArray[np.int64]:
+    """Check ``frame`` (see `add_indicators`); the row offset where each series starts."""
     missing = [name for name in REQUIRED_COLUMNS if name not in frame.columns]
     if missing:
         msg = f"add_indicators: missing columns {missing}"
@@ -414,16 +324,54 @@ def _validate(frame: pl.DataFrame) -> None:
         raise ValueError(msg)
     start = _series_start()
     check = frame.select(
-        blocks=start.sum(),
-        series=pl.struct(list(GROUP_KEYS)).n_unique(),
-        unordered=(~start & (pl.col("ts") <= pl.col("ts").shift(1))).any(),
+        start=start, unordered=(~start & (pl.col("ts") <= pl.col("ts").shift(1))).any()
     )
-    if check["blocks"].item() != check["series"].item() or check["unordered"].item():
+    starts = np.flatnonzero(check["start"].to_numpy()).astype(np.int64)
+    # a series split over several blocks shows as a key repeated among the blocks' first rows
+    split = frame[starts].select(pl.struct(list(GROUP_KEYS)).is_duplicated().any()).item()
+    if split or check["unordered"].any():
         msg = (
             "add_indicators: rows must be sorted by (symbol, timeframe, ts), "
             "ts strictly increasing within each series"
         )
         raise ValueError(msg)
+    return starts
+
+
+def _kernel_columns(frame: pl.DataFrame, starts: npt.NDArray[np.int64]) -> pl.DataFrame:
+    """The `KERNEL_COLUMNS` of a validated frame, from one kernel call over all series (NaN,
+    the kernels' undefined value, as null)."""
+    high, low, close, volume = (
+        np.ascontiguousarray(frame[name].to_numpy(), dtype=np.float64)
+        for name in ("high", "low", "close", "volume")
+    )
+    rows = fast_kernels.shared_indicators(high, low, close, volume, starts)
+    position = {name: row for row, name in enumerate(fast_kernels.COLUMNS)}
+    return pl.DataFrame(
+        [pl.Series(name, rows[position[name]], nan_to_null=True) for name in KERNEL_COLUMNS]
+    )
+
+
+def compute_talib_shared(frame: pl.DataFrame) -> pl.DataFrame:
+    """Only the `KERNEL_COLUMNS` (the indicators TA-Lib also computes) of ``frame``, one row per
+    bar in the frame's order; ``frame`` as for `add_indicators`."""
+    return _kernel_columns(frame, _validate(frame))
+
+
+def _from_bar(first: int, expr: pl.Expr) -> pl.Expr:
+    """``expr`` evaluated on the whole column, kept from each series' bar ``first`` on (null
+    before): for the rolling extremes and lags of `add_indicators`, whose windows reach
+    ``first`` bars back, the values equal those of a per-series window at a fraction of the
+    cost (the series are contiguous row blocks in time order, which `_validate` checks)."""
+    return pl.when(pl.col(_BAR) >= first).then(expr)
+
+
+def _crossover_in_series(a: pl.Expr, b: pl.Expr) -> pl.Expr:
+    """`crossover` (a, b) within each series, with the previous bar's values taken from the
+    whole column and null on the first bar of a series (see `_from_bar`)."""
+    previous_le = _from_bar(1, a.shift(1) <= b.shift(1))
+    crossed = ((a > b) & previous_le).fill_null(False)
+    return pl.when(a.is_null() | b.is_null()).then(_NULL_BOOL).otherwise(crossed)
 
 
 def add_indicators(frame: pl.DataFrame) -> pl.DataFrame:
@@ -434,50 +382,33 @@ def add_indicators(frame: pl.DataFrame) -> pl.DataFrame:
     order, the input columns unchanged, and the indicator columns appended in the order of
     `INDICATOR_COLUMNS` (Float64, except the two Boolean cloud-cross flags).
 
-    One lazy query in four steps; each step's columns are window expressions over the series
-    and later steps smooth the columns of earlier ones (so no window is nested in another).
-    The windows are keyed on an integer series number (one per (symbol, timeframe) block of the
-    sorted frame), which partitions the rows exactly as ``.over(["symbol", "timeframe"])``
-    does, only cheaper to group on. The one exception to pure windows is CCI's mean deviation,
-    whose 20 lags come from the whole column and are kept from a series' 20th bar on: exact
-    because the series are contiguous blocks in time order, which `_validate` checks.
+    The `KERNEL_COLUMNS` come from one call of the numba kernel of `fast_kernels` over all
+    series; the rest is one lazy polars query of window expressions over the series, in steps
+    that smooth the columns of earlier ones (so no window is nested in another). The windows are
+    keyed on an integer series number (one per (symbol, timeframe) block of the sorted frame),
+    which partitions the rows exactly as ``.over(["symbol", "timeframe"])`` does, only cheaper
+    to group on. Rolling extremes and one-bar lags are taken on the whole column and kept from
+    the bar where their window lies within the series (`_from_bar`): the same values, cheaper.
     """
-    _validate(frame)
+    starts = _validate(frame)
+    kernels = _kernel_columns(frame, starts)
+    lengths = np.diff(np.append(starts, frame.height))
+    series = np.repeat(np.arange(starts.size, dtype=np.int64), lengths)
+    bar = np.arange(frame.height, dtype=np.int64) - np.repeat(starts, lengths)
     by = (_SERIES,)
-    close, volume = pl.col("close"), pl.col("volume")
-    plus_dm, minus_dm = directional_movement(by=by)
+    volume = pl.col("volume")
     annualize = math.sqrt(TRADING_DAYS_PER_YEAR)
 
+    # the KDJ's extremes are materialized first: used three times each by the RSV
     step_1 = [
-        *(sma(close, n, by=by).alias(f"sma_{n}") for n in SMA_LENGTHS),
-        *(ema(close, n, by=by).alias(f"ema_{n}") for n in EMA_LENGTHS),
-        *(rsi(close, n, by=by).alias(f"rsi_{n}") for n in RSI_LENGTHS),
-        true_range(by=by).alias("_tr"),
-        plus_dm.alias("_plus_dm"),
-        minus_dm.alias("_minus_dm"),
-        *(
-            sma(close, n, by=by).alias(f"bb_basis_{n}")
-            for n in BOLLINGER_LENGTHS
-            if n not in SMA_LENGTHS
-        ),
-        *(stdev(close, n, by=by).alias(f"_sd_{n}") for n in BOLLINGER_LENGTHS),
-        stochastic_rsv(9, by=by).alias("kdj_rsv_9"),
-        mfi(14, by=by).alias("mfi_14"),
-        on_balance_volume(252, by=by).alias("obv_252"),
+        _from_bar(8, pl.col("high").rolling_max(9)).alias("_high_9"),
+        _from_bar(8, pl.col("low").rolling_min(9)).alias("_low_9"),
         _ratio_or(volume, sma(volume, 20, by=by), _NULL_FLOAT).alias("volume_ratio_20"),
-        rate_of_change(close, 5, by=by).alias("roc_5"),
-        rate_of_change(close, 20, by=by).alias("roc_20"),
-        williams_r(14, by=by).alias("williams_r_14"),
-        cci(20, by=by, bar=_BAR).alias("cci_20"),
-        log_return(close, by=by).alias("_log_return"),
+        _from_bar(1, log_return(pl.col("close"), by=None)).alias("_log_return"),
     ]
-
+    top, bottom = pl.col("_high_9"), pl.col("_low_9")
     step_2 = [
-        (pl.col("ema_12") - pl.col("ema_26")).alias("macd_12_26"),
-        rma(pl.col("_tr"), 14, by=by).alias("atr_14"),
-        rma(pl.col("_plus_dm"), 14, by=by).alias("_plus_dm_14"),
-        rma(pl.col("_minus_dm"), 14, by=by).alias("_minus_dm_14"),
-        rma(pl.col("kdj_rsv_9"), 3, by=by).alias("kdj_k_9_3"),
+        (100.0 * range_position(pl.col("close"), top, bottom, flat=0.5)).alias("kdj_rsv_9"),
         ema(pl.col("rsi_7"), 3, by=by).alias("rsi_cloud_lead"),
         ema(pl.col("rsi_14"), 14, by=by).alias("rsi_cloud_base"),
         *(
@@ -485,45 +416,23 @@ def add_indicators(frame: pl.DataFrame) -> pl.DataFrame:
             for n in HV_LENGTHS
         ),
     ]
-    for n in BOLLINGER_LENGTHS:
-        basis = pl.col(f"sma_{n}") if n in SMA_LENGTHS else pl.col(f"bb_basis_{n}")
-        half_width = BOLLINGER_WIDTH * pl.col(f"_sd_{n}")
-        upper, lower = basis + half_width, basis - half_width
-        if n in SMA_LENGTHS:
-            step_2.append(basis.alias(f"bb_basis_{n}"))
-        step_2 += [
-            upper.alias(f"bb_upper_{n}"),
-            lower.alias(f"bb_lower_{n}"),
-            range_position(close, upper, lower, flat=0.5).alias(f"bb_pct_b_{n}"),
-            _ratio_or(upper - lower, basis, _NULL_FLOAT).alias(f"bb_width_{n}"),
-        ]
-
-    atr, lead, base = pl.col("atr_14"), pl.col("rsi_cloud_lead"), pl.col("rsi_cloud_base")
+    lead, base = pl.col("rsi_cloud_lead"), pl.col("rsi_cloud_base")
     step_3 = [
-        ema(pl.col("macd_12_26"), 9, by=by).alias("macd_signal_12_26_9"),
-        _ratio_or(100.0 * pl.col("_plus_dm_14"), atr, 0.0).alias("plus_di_14"),
-        _ratio_or(100.0 * pl.col("_minus_dm_14"), atr, 0.0).alias("minus_di_14"),
-        rma(pl.col("kdj_k_9_3"), 3, by=by).alias("kdj_d_9_3"),
-        crossover(lead, base, by=by).alias("rsi_cloud_bull_cross"),
-        crossunder(lead, base, by=by).alias("rsi_cloud_bear_cross"),
+        rma(pl.col("kdj_rsv_9"), 3, by=by).alias("kdj_k_9_3"),
+        _crossover_in_series(lead, base).alias("rsi_cloud_bull_cross"),
+        _crossover_in_series(base, lead).alias("rsi_cloud_bear_cross"),
     ]
-
-    plus_di, minus_di = pl.col("plus_di_14"), pl.col("minus_di_14")
-    dx = _ratio_or(100.0 * (plus_di - minus_di).abs(), plus_di + minus_di, 0.0)
-    step_4 = [
-        (pl.col("macd_12_26") - pl.col("macd_signal_12_26_9")).alias("macd_hist_12_26_9"),
-        (3.0 * pl.col("kdj_k_9_3") - 2.0 * pl.col("kdj_d_9_3")).alias("kdj_j_9_3"),
-        rma(dx, 14, by=by).alias("adx_14"),
-    ]
+    step_4 = [rma(pl.col("kdj_k_9_3"), 3, by=by).alias("kdj_d_9_3")]
+    step_5 = [(3.0 * pl.col("kdj_k_9_3") - 2.0 * pl.col("kdj_d_9_3")).alias("kdj_j_9_3")]
 
     result = (
-        frame.lazy()
-        .with_columns(_series_start().cum_sum().alias(_SERIES))
-        .with_columns(bar_index(by).alias(_BAR))
+        pl.concat([frame, kernels, pl.DataFrame({_SERIES: series, _BAR: bar})], how="horizontal")
+        .lazy()
         .with_columns(step_1)
         .with_columns(step_2)
         .with_columns(step_3)
         .with_columns(step_4)
+        .with_columns(step_5)
         .select(*frame.columns, *INDICATOR_COLUMNS)
         .collect()
     )

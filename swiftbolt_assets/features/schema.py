@@ -64,4 +64,3 @@ def non_finite_counts(rows: pl.DataFrame) -> dict[str, int]:
         (pl.col(c).is_nan() | pl.col(c).is_infinite()).sum().alias(c) for c in numeric_columns()
     ).row(0, named=True)
     return {name: int(n) for name, n in counts.items() if n}
-
