@@ -14,8 +14,9 @@ Stage ``features_full``: the feature build of all 504 symbols over all their his
 go-live partition: d1 and weekly rows) including the write, as one Dagster run.
 Stage ``features_incremental``: the next day's partition for all 504 symbols (reads the bounded
 lookback window), as one Dagster run.
-Stage ``talib_ratio``: our vectorized indicator pass (``add_indicators``, all its columns) versus
-TA-Lib computing the indicators both have on the same adjusted d1 data (a loop over symbols).
+Stage ``talib_ratio``: our computation of the indicators TA-Lib also has
+(``compute_talib_shared``: 36 columns) versus TA-Lib computing them on the same adjusted d1 data
+(a loop over symbols); the whole 43-column ``add_indicators`` is timed too.
 """
 
 from __future__ import annotations
@@ -156,7 +157,7 @@ def talib_ratio() -> dict[str, Any]:
     import polars as pl
     import talib
 
-    from swiftbolt_assets.features.indicators import add_indicators
+    from swiftbolt_assets.features.indicators import add_indicators, compute_talib_shared
 
     frame = (
         pl.scan_csv(str(SP500 / "DA-*.csv"), include_file_paths="path")
@@ -174,11 +175,15 @@ def talib_ratio() -> dict[str, Any]:
         .sort("symbol", "timeframe", "ts")
         .collect()
     )
-    ours = []
+    compute_talib_shared(frame.head(1000))  # load the compiled kernel before timing
+    ours, whole = [], []
     for _ in range(3):
         started = time.perf_counter()
-        add_indicators(frame)
+        compute_talib_shared(frame)
         ours.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        add_indicators(frame)
+        whole.append(time.perf_counter() - started)
     series = [
         {c: g[c].to_numpy() for c in ("open", "high", "low", "close", "volume")}
         for _, g in frame.group_by("symbol", maintain_order=True)
@@ -211,6 +216,7 @@ def talib_ratio() -> dict[str, Any]:
     return {
         "rows": frame.height,
         "ours_s_median": round(statistics.median(ours), 3),
+        "all_43_columns_s_median": round(statistics.median(whole), 3),
         "talib_s_median": round(statistics.median(theirs), 3),
         "ratio": round(statistics.median(ours) / statistics.median(theirs), 2),
     }
@@ -322,9 +328,10 @@ def main() -> int:
         f"{summary['features_incremental_bars_read']:,} bars of lookback read, "
         f"{summary['features_incremental_wall_s_median']} s for the whole Dagster run "
         f"(target <= 15 s), compute {summary['features_incremental_compute_s_median']} s\n"
-        f"talib: our indicator pass {summary['talib']['ours_s_median']} s vs TA-Lib "
-        f"{summary['talib']['talib_s_median']} s on {summary['talib']['rows']:,} rows: ratio "
-        f"{summary['talib']['ratio']} (target <= 2)\n"
+        f"talib: the {summary['talib']['rows']:,}-row indicators both have: ours "
+        f"{summary['talib']['ours_s_median']} s vs TA-Lib {summary['talib']['talib_s_median']} s,"
+        f" ratio {summary['talib']['ratio']} (target <= 2); all 43 of our columns "
+        f"{summary['talib']['all_43_columns_s_median']} s\n"
         f"  machine: {summary['machine']['cpu']}, {summary['machine']['cores']} cores, "
         f"{summary['machine']['memory_gib']} GiB; PostgreSQL {summary['postgres']}"
     )
