@@ -127,7 +127,7 @@ TALIB: dict[str, tuple[TalibCall, float, float, int]] = {
 }
 
 
-def _check_against_talib(ours: dict[str, Array], ohlcv: dict[str, Array], label: str) -> None:
+def check_against_talib(ours: dict[str, Array], ohlcv: dict[str, Array], label: str) -> None:
     talib = _talib()
     h, lo, c, v = (ohlcv[name] for name in ("high", "low", "close", "volume"))
     scale = max(1.0, float(c.max()) / 100.0)  # absolute tolerances are for prices up to ~100
@@ -159,7 +159,7 @@ def test_matches_talib_on_random_walks() -> None:
     ours = _kernel(together, starts)
     for k, walk in enumerate(walks):
         part = slice(starts[k], starts[k] + len(walk["close"]))
-        _check_against_talib({name: col[part] for name, col in ours.items()}, walk, f"walk {k}")
+        check_against_talib({name: col[part] for name, col in ours.items()}, walk, f"walk {k}")
 
 
 def test_matches_talib_on_real_daily_bars() -> None:
@@ -176,7 +176,7 @@ def test_matches_talib_on_real_daily_bars() -> None:
             "volume": raw["volume"].cast(pl.Float64).to_numpy(),
         }
     for symbol, ohlcv in series.items():
-        _check_against_talib(_kernel(ohlcv), ohlcv, symbol)
+        check_against_talib(_kernel(ohlcv), ohlcv, symbol)
 
 
 # --- conventions -------------------------------------------------------------------------

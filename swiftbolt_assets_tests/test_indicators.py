@@ -46,7 +46,7 @@ def _column(frame: pl.DataFrame, name: str) -> Array:
     return frame[name].cast(pl.Float64).to_numpy()
 
 
-def _assert_close(
+def assert_close(
     label: str, ours: Array, reference: Array, *, rtol: float = 0.0, atol: float = 0.0
 ) -> float:
     """Both defined everywhere and |ours - reference| <= atol + rtol*|reference|; the max error."""
@@ -139,7 +139,7 @@ def test_matches_tradingview_exports(name: str) -> None:
         ("rsi_cloud_base", TV_CLOUD_BASE, 220, 0.0, 1e-4),
     ]
     for column, position, start, rtol, atol in checks:
-        _assert_close(
+        assert_close(
             f"{name} {column}",
             _column(out, column)[start:],
             tv(position)[start:],
@@ -159,7 +159,7 @@ def test_matches_tradingview_exports(name: str) -> None:
         theirs = ~np.isnan(flips)
         assert theirs.any(), f"{name} {column}: no flip after row 220 to compare"
         np.testing.assert_array_equal(np.flatnonzero(ours), np.flatnonzero(theirs))
-        _assert_close(f"{name} {column} value", base[220:][theirs], flips[theirs], atol=1e-4)
+        assert_close(f"{name} {column} value", base[220:][theirs], flips[theirs], atol=1e-4)
 
 
 # --- TA-Lib on real daily bars ---------------------------------------------------------------
@@ -238,7 +238,7 @@ def test_matches_talib_on_real_daily_bars(sp500_indicators: pl.DataFrame, column
     for bars in sp500_indicators.partition_by("symbol", maintain_order=True):
         h, lo, c, v = (_column(bars, name) for name in ("high", "low", "close", "volume"))
         reference = np.asarray(call(talib, h, lo, c, v), dtype=np.float64)
-        _assert_close(
+        assert_close(
             f"{bars['symbol'][0]} {column}",
             _column(bars, column)[WARM_UP:],
             reference[WARM_UP:],
@@ -267,7 +267,7 @@ def test_mfi_matches_talib_except_after_rounding_ties(sp500_indicators: pl.DataF
             keep[tie : tie + 14] = False
         keep[:WARM_UP] = False
         masked_total += len(ties)
-        _assert_close(
+        assert_close(
             f"{bars['symbol'][0]} mfi_14",
             _column(bars, "mfi_14")[keep],
             talib.MFI(h, lo, c, v, 14)[keep],

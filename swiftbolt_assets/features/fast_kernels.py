@@ -40,6 +40,8 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit, prange
 
+from swiftbolt_assets.features.kernels import series_end
+
 logger = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float64]
@@ -96,14 +98,6 @@ _WILLIAMS_R, _CCI = _ROW["williams_r_14"], _ROW["cci_20"]
 _MACD_FAST_ROW = _EMA + EMA_LENGTHS.index(MACD_FAST)
 _MACD_SLOW_ROW = _EMA + EMA_LENGTHS.index(MACD_SLOW)
 _N_ROWS = len(COLUMNS)
-
-
-@njit(cache=True)  # type: ignore[misc]
-def _series_end(starts: IntArray, i: int, n: int) -> int:
-    """End offset (exclusive) of series ``i``."""
-    if i + 1 < starts.shape[0]:
-        return int(starts[i + 1])
-    return n
 
 
 @njit(cache=True)  # type: ignore[misc]
@@ -512,7 +506,7 @@ def shared_indicators_into(  # noqa: PLR0917 - numba kernels take positional arg
     n = close.shape[0]
     tp = np.empty(n)
     for i in prange(starts.shape[0]):
-        _shared_series(high, low, close, volume, starts[i], _series_end(starts, i, n), out, tp)
+        _shared_series(high, low, close, volume, starts[i], series_end(starts, i, n), out, tp)
 
 
 def shared_indicators(

@@ -56,7 +56,7 @@ PINE_FLOAT_EQ_TOL = 1e-10  # see _pine_eq
 
 
 @njit(cache=True)  # type: ignore[misc]
-def _series_end(starts: IntArray, i: int, n: int) -> int:
+def series_end(starts: IntArray, i: int, n: int) -> int:
     """End offset (exclusive) of series ``i``."""
     if i + 1 < starts.shape[0]:
         return int(starts[i + 1])
@@ -120,7 +120,7 @@ def pine_atr(
     n = close.shape[0]
     out = np.full(n, np.nan)
     for i in range(starts.shape[0]):
-        _atr_segment(high, low, close, starts[i], _series_end(starts, i, n), length, out)
+        _atr_segment(high, low, close, starts[i], series_end(starts, i, n), length, out)
     return out
 
 
@@ -145,7 +145,7 @@ def supertrend(  # noqa: PLR0917 - numba kernels take positional arguments
     atr = np.full(n, np.nan)
     for i in range(starts.shape[0]):
         s = starts[i]
-        e = _series_end(starts, i, n)
+        e = series_end(starts, i, n)
         _atr_segment(high, low, close, s, e, atr_length, atr)
         # Pine's series history: upperBand[1], lowerBand[1], superTrend[1], atr[1].
         prev_upper = np.nan
@@ -489,7 +489,7 @@ def supertrend_ai(  # noqa: PLR0917 - numba kernels take positional arguments
     perf_alpha = 2.0 / (perf_memory + 1.0)
     for i in range(starts.shape[0]):
         s = starts[i]
-        e = _series_end(starts, i, n)
+        e = series_end(starts, i, n)
         if e > s:
             _atr_segment(high, low, close, s, e, atr_length, atr)
             _abs_change_ema_segment(close, s, e, int(perf_memory), den)
@@ -559,7 +559,7 @@ def pivot_levels(
         p = periods[r]
         for i in range(starts.shape[0]):
             s = starts[i]
-            e = _series_end(starts, i, n)
+            e = series_end(starts, i, n)
             _pivot_segment(high, s, e, p, 1.0, out_high[r], deque)
             _pivot_segment(low, s, e, p, -1.0, out_low[r], deque)
     return out_high, out_low
@@ -617,7 +617,7 @@ def poly_regression_levels(
     w = _poly2_endpoint_weights(window)
     for i in range(starts.shape[0]):
         s = starts[i]
-        e = _series_end(starts, i, n)
+        e = series_end(starts, i, n)
         for j in range(s + window - 1, e):
             base = j - window + 1
             acc_low = 0.0
