@@ -14,6 +14,8 @@ Stage ``features_full``: the feature build of all 504 symbols over all their his
 go-live partition: d1 and weekly rows) including the write, as one Dagster run.
 Stage ``features_incremental``: the next day's partition for all 504 symbols (reads the bounded
 lookback window), as one Dagster run.
+Stage ``sensor``: ``new_ohlc_bars_sensor`` over the 504 files: the first tick (parse, register
+every symbol, plan range runs), a tick with nothing changed, a tick after one file changed.
 Stage ``talib_ratio``: our computation of the indicators TA-Lib also has
 (``compute_talib_shared``: 36 columns) versus TA-Lib computing them on the same adjusted d1 data
 (a loop over symbols); the whole 43-column ``add_indicators`` is timed too.
@@ -151,6 +153,50 @@ def one_ingest(drop_dir: Path) -> dict[str, Any]:
     }
 
 
+def sensor_ticks(drop_root: Path) -> dict[str, Any]:
+    """new_ohlc_bars_sensor over the 504 files: first tick, unchanged tick, one file changed."""
+    import dataclasses
+    from datetime import date
+
+    import dagster as dg
+
+    from swiftbolt_assets.definitions import build_definitions
+    from swiftbolt_assets.ingestion.resources import DropFolderResource
+    from swiftbolt_assets.settings import load_settings
+
+    settings = dataclasses.replace(
+        load_settings({}), partition_start=date.fromisoformat(GO_LIVE), drop_dir=drop_root
+    )
+    sensor = build_definitions(settings).resolve_sensor_def("new_ohlc_bars_sensor")
+    resources = {"drop_folder": DropFolderResource(path=str(drop_root))}
+    with dg.DagsterInstance.ephemeral() as instance:
+
+        def tick(cursor: str | None) -> tuple[float, Any]:
+            context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
+            started = time.perf_counter()
+            result = sensor(context)
+            return time.perf_counter() - started, result
+
+        first_s, first = tick(None)
+        instance.add_dynamic_partitions(
+            "symbols", list(first.dynamic_partitions_requests[0].partition_keys)
+        )
+        unchanged_s, _ = tick(first.cursor)
+        changed = next((drop_root / "sp500").glob("DA-MSFT-T-*.csv"))
+        source = changed.resolve()
+        changed.unlink()
+        changed.write_bytes(source.read_bytes())  # a new copy: new mtime, same rows
+        one_s, one = tick(first.cursor)
+    return {
+        "first_tick_s": round(first_s, 3),
+        "first_tick_runs": len(first.run_requests),
+        "new_symbols": len(first.dynamic_partitions_requests[0].partition_keys),
+        "unchanged_tick_s": round(unchanged_s, 3),
+        "one_file_changed_tick_s": round(one_s, 3),
+        "one_file_changed_runs": len(one.run_requests),
+    }
+
+
 def talib_ratio() -> dict[str, Any]:
     """add_indicators on all 504 adjusted d1 series vs TA-Lib's loop for the shared indicators."""
     import numpy as np
@@ -273,6 +319,7 @@ def main() -> int:
                 f"  run {i + 1}: {run['wall_s']:.1f} s wall, {run['bars'] / run['wall_s']:,.0f} "
                 f"bars/s, peak RSS {run['peak_rss_mib']:,.0f} MiB"
             )
+        sensor = sensor_ticks(drop.parent)
 
     def median(key: str) -> float:
         return statistics.median(r[key] for r in runs)
@@ -302,6 +349,7 @@ def main() -> int:
         "features_incremental_bars_read": runs[0]["features_incremental_bars_read"],
         "features_incremental_compute_s_median": round(median("features_incremental_compute_s"), 2),
         "talib": talib_ratio(),
+        "sensor": sensor,
         "target_s": 60,
         "postgres": runs[0]["postgres"],
         "embedded_postgres": runs[0]["embedded"],
@@ -332,6 +380,10 @@ def main() -> int:
         f"{summary['talib']['ours_s_median']} s vs TA-Lib {summary['talib']['talib_s_median']} s,"
         f" ratio {summary['talib']['ratio']} (target <= 2); all 43 of our columns "
         f"{summary['talib']['all_43_columns_s_median']} s\n"
+        f"sensor: first tick over {summary['files']} new files {sensor['first_tick_s']} s -> "
+        f"{sensor['new_symbols']} symbols registered, {sensor['first_tick_runs']} range runs; "
+        f"unchanged tick {sensor['unchanged_tick_s']} s; one file changed "
+        f"{sensor['one_file_changed_tick_s']} s -> {sensor['one_file_changed_runs']} run\n"
         f"  machine: {summary['machine']['cpu']}, {summary['machine']['cores']} cores, "
         f"{summary['machine']['memory_gib']} GiB; PostgreSQL {summary['postgres']}"
     )
