@@ -1,0 +1,1 @@
+"""Daily forecasts: labels, models, synthesizer, calibration, backtest."""
