@@ -1,0 +1,213 @@
+"""Walk-forward backtest: retrain on a cadence, predict the next period out of sample. Pure.
+
+For each cutoff C_k (the last session before each cadence period of the test span) and each
+horizon, the model is fit exactly as ``forecast_models`` fits it (``models.fit_horizon``: purged
+and embargoed validation, blend weight chosen out of sample, refit), then predicts every
+(symbol, D) with C_k < D <= C_{k+1} whose outcome is known. Nothing a prediction uses ends after
+its as-of date. Every method is scored on the same rows:
+
+- ``synthesized``: what a forecast row carries (the three layers with the default weights)
+- ``ensemble``, ``lgbm``, ``random_forest``: the ML layer and its two learners
+- ``supertrend_layer``, ``sr_layer``: the two rule layers alone
+- baselines: ``climatology`` (training class frequencies), ``majority`` (the most frequent
+  training class, one-hot), ``persistence`` (the class of the return over the past h sessions,
+  with today's thresholds; climatology where that is undefined)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from swiftbolt_assets.forecasting import metrics
+from swiftbolt_assets.forecasting.cadence import period_cutoffs
+from swiftbolt_assets.forecasting.labels import CLASSES, HORIZONS
+from swiftbolt_assets.forecasting.models import (
+    TrainingParams,
+    blend,
+    fit_horizon,
+    log_loss,
+    walk_forward_split,
+)
+from swiftbolt_assets.forecasting.synthesizer import DEFAULT_WEIGHTS, LAYERS, combine
+
+FloatArray = npt.NDArray[np.float64]
+METHODS = (
+    "synthesized",
+    "ensemble",
+    "lgbm",
+    "random_forest",
+    "supertrend_layer",
+    "sr_layer",
+    "climatology",
+    "majority",
+    "persistence",
+)
+BASELINES = ("climatology", "majority", "persistence")
+MIN_TRAIN_ROWS = 1000
+
+
+@dataclass(frozen=True)
+class BacktestConfig:
+    years: int = 5
+    cadence_months: int = 12
+    horizons: tuple[str, ...] = tuple(HORIZONS)
+    params: TrainingParams = field(default_factory=lambda: TrainingParams(stride=8))
+
+
+def backtest_cutoffs(sessions: list[date], last_data: date, config: BacktestConfig) -> list[date]:
+    """Cutoffs of the cadence periods covering the last ``years`` years of data."""
+    first_test = date(last_data.year - config.years, last_data.month, 1)
+    return period_cutoffs(sessions, first_test, last_data, config.cadence_months)
+
+
+@dataclass
+class BacktestResult:
+    predictions: pl.DataFrame
+    metrics: list[dict[str, object]]
+    curves: dict[str, tuple[FloatArray, FloatArray]]
+    fits: list[dict[str, object]]
+
+
+def _default_weights(n: int) -> FloatArray:
+    return np.tile([DEFAULT_WEIGHTS[layer] for layer in LAYERS], (n, 1))
+
+
+def _score_rows(
+    probs: dict[str, FloatArray], labels: npt.NDArray[np.int64], frame: pl.DataFrame, h: str
+) -> list[dict[str, object]]:
+    realized = frame.get_column(f"fwd_{h}").to_numpy()
+    dates = frame.get_column("session_date")
+    rows: list[dict[str, object]] = []
+    climatology_brier = metrics.multiclass_brier(probs["climatology"], labels)
+    for method in METHODS:
+        scored: dict[str, object] = {"horizon": h, "method": method}
+        scored |= metrics.score_all(probs[method], labels, realized, dates)
+        brier = metrics.multiclass_brier(probs[method], labels)
+        scored["brier_skill_score"] = metrics.brier_skill_score(brier, climatology_brier)
+        scored["log_loss"] = log_loss(probs[method], labels)
+        rows.append(scored)
+    return rows
+
+
+def run_backtest(
+    frame: pl.DataFrame,
+    sessions: list[date],
+    config: BacktestConfig,
+    log: Callable[[str], None] = lambda _: None,
+) -> BacktestResult:
+    """Walk forward over ``frame`` (model inputs + labels + session_index, all symbols)."""
+    last_data = frame.get_column("session_date").max()
+    assert isinstance(last_data, date)
+    cutoffs = backtest_cutoffs(sessions, last_data, config)
+    per_horizon: dict[str, dict[str, list[FloatArray]]] = {h: {} for h in config.horizons}
+    kept: dict[str, list[pl.DataFrame]] = {h: [] for h in config.horizons}
+    stored: list[pl.DataFrame] = []
+    fits: list[dict[str, object]] = []
+    for k, cutoff in enumerate(cutoffs):
+        until = cutoffs[k + 1] if k + 1 < len(cutoffs) else last_data
+        for h in config.horizons:
+            started = time.perf_counter()
+            test = frame.filter(
+                (pl.col("session_date") > cutoff)
+                & (pl.col("session_date") <= until)
+                & pl.col(f"label_{h}").is_not_null()
+            )
+            if test.is_empty():
+                continue  # no outcome known yet in this period for this horizon
+            split = walk_forward_split(frame, h, cutoff, config.params)
+            if split.train.height < MIN_TRAIN_ROWS:
+                log(f"{h} cutoff {cutoff}: {split.train.height} training rows, skipped")
+                continue
+            fitted = fit_horizon(split, h, HORIZONS[h], cutoff, config.params)
+            model = fitted.model
+            boost, forest = model.predict_learners(test)
+            ensemble = blend(boost, forest, model.lgbm_weight)
+            layers = {
+                "supertrend": model.supertrend_probs(test),
+                "sr": model.sr_probs(test),
+                "ensemble": ensemble,
+            }
+            synthesized = combine(layers, _default_weights(test.height))
+            climatology = np.tile(model.climatology, (test.height, 1))
+            majority = np.zeros_like(climatology)
+            majority[:, int(np.argmax(model.climatology))] = 1.0
+            past = test.get_column(f"past_label_{h}")
+            persistence = np.where(
+                past.is_null().to_numpy()[:, None],
+                climatology,
+                metrics.one_hot(past.fill_null(1).cast(pl.Int64).to_numpy()),
+            )
+            probs = {
+                "synthesized": synthesized,
+                "ensemble": ensemble,
+                "lgbm": boost,
+                "random_forest": forest,
+                "supertrend_layer": layers["supertrend"],
+                "sr_layer": layers["sr"],
+                "climatology": climatology,
+                "majority": majority,
+                "persistence": persistence,
+            }
+            for method, values in probs.items():
+                per_horizon[h].setdefault(method, []).append(values)
+            kept[h].append(test.select("session_date", f"fwd_{h}", f"label_{h}"))
+            stored.append(_prediction_rows(test, h, cutoff, synthesized, ensemble))
+            seconds = time.perf_counter() - started
+            fits.append(
+                {
+                    "horizon": h,
+                    "cutoff": cutoff.isoformat(),
+                    "n_train": fitted.n_train,
+                    "n_test": test.height,
+                    "lgbm_weight": model.lgbm_weight,
+                    "seconds": round(seconds, 1),
+                }
+            )
+            log(
+                f"{h} cutoff {cutoff}: {fitted.n_train} training rows, {test.height} out-of-sample"
+                f" predictions through {until}, {seconds:.1f}s"
+            )
+    rows: list[dict[str, object]] = []
+    curves: dict[str, tuple[FloatArray, FloatArray]] = {}
+    for h in config.horizons:
+        if not kept[h]:
+            continue
+        tested = pl.concat(kept[h])
+        labels = tested.get_column(f"label_{h}").cast(pl.Int64).to_numpy()
+        probs = {m: np.concatenate(v) for m, v in per_horizon[h].items()}
+        rows += _score_rows(probs, labels, tested, h)
+        synthesized = probs["synthesized"]
+        curves[h] = (
+            synthesized.max(axis=1),
+            (synthesized.argmax(axis=1) == labels).astype(np.float64),
+        )
+    predictions = pl.concat(stored) if stored else pl.DataFrame()
+    return BacktestResult(predictions, rows, curves, fits)
+
+
+def _prediction_rows(
+    test: pl.DataFrame, h: str, cutoff: date, synthesized: FloatArray, ensemble: FloatArray
+) -> pl.DataFrame:
+    label = pl.col(f"label_{h}")
+    return test.select(
+        "symbol",
+        pl.col("session_date").alias("as_of_date"),
+        pl.lit(h).alias("horizon"),
+        pl.col(f"end_{h}").alias("label_end_date"),
+        pl.lit(cutoff).alias("model_cutoff"),
+        *(pl.Series(f"p_{c}", synthesized[:, i]) for i, c in enumerate(CLASSES)),
+        *(pl.Series(f"ens_{c}", ensemble[:, i]) for i, c in enumerate(CLASSES)),
+        pl.col(f"fwd_{h}").alias("realized_return"),
+        label.replace_strict(list(range(3)), list(CLASSES), return_dtype=pl.String).alias(
+            "realized_label"
+        ),
+        pl.col(f"down_{h}").alias("threshold_down"),
+        pl.col(f"up_{h}").alias("threshold_up"),
+    )

@@ -1,0 +1,168 @@
+"""Model inputs from one ``features`` d1 row, and the training/inference frames. Pure.
+
+Every model input is a function of the features row of (symbol, D) alone, computed as of D, so
+a forecast needs no other row and cannot depend on which symbols share its run. Price levels
+enter as distances relative to the adjusted close (scale-free, so one pooled model serves every
+symbol); oscillators enter as they are; regimes as ordinal codes.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import polars as pl
+
+from swiftbolt_assets.forecasting.labels import daily_sigma
+
+# Levels expressed as (level / adj_close - 1).
+RELATIVE_LEVELS = (
+    "sma_5",
+    "sma_10",
+    "sma_20",
+    "sma_50",
+    "sma_200",
+    "ema_12",
+    "ema_26",
+    "supertrend_10_3",
+    "st_ai_stop",
+    "st_ai_ama",
+    "nearest_support",
+    "nearest_resistance",
+    "poly_support_50",
+    "poly_resistance_50",
+)
+# Price differences expressed as a fraction of the adjusted close.
+RELATIVE_SPREADS = ("macd_12_26", "macd_signal_12_26_9", "macd_hist_12_26_9", "atr_14")
+AS_IS = (
+    "rsi_14",
+    "rsi_7",
+    "adx_14",
+    "plus_di_14",
+    "minus_di_14",
+    "bb_pct_b_20",
+    "bb_width_20",
+    "bb_pct_b_30",
+    "bb_width_30",
+    "kdj_k_9_3",
+    "kdj_d_9_3",
+    "kdj_j_9_3",
+    "mfi_14",
+    "volume_ratio_20",
+    "roc_5",
+    "roc_20",
+    "williams_r_14",
+    "cci_20",
+    "hv_20",
+    "hv_60",
+    "supertrend_dir_10_3",
+    "st_ai_trend",
+    "st_ai_perf_idx",
+    "st_ai_factor",
+    "st_ai_strength",
+    "support_distance_atr",
+    "resistance_distance_atr",
+    "adx_14_prev_d1",
+    "rsi_14_w1",
+    "adx_14_w1",
+)
+REGIME_CODES: dict[str, tuple[str, ...]] = {
+    "volatility_regime": ("low", "normal", "high"),
+    "trend_regime": ("downtrend", "sideways", "uptrend"),
+    "momentum_regime": ("ranging", "trending", "strong"),
+}
+# Columns of ``features`` a forecast reads (besides the keys).
+SOURCE_COLUMNS = tuple(
+    dict.fromkeys(
+        (
+            "adj_close",
+            "hv_60",
+            "nearest_support",
+            "nearest_resistance",
+            *RELATIVE_LEVELS,
+            *RELATIVE_SPREADS,
+            *AS_IS,
+            "rsi_cloud_lead",
+            "rsi_cloud_base",
+            *REGIME_CODES,
+        )
+    )
+)
+MODEL_FEATURES: tuple[str, ...] = (
+    *(f"rel_{c}" for c in RELATIVE_LEVELS),
+    *(f"rel_{c}" for c in RELATIVE_SPREADS),
+    *AS_IS,
+    "rsi_cloud_spread",
+    *(f"code_{c}" for c in REGIME_CODES),
+)
+# A features row needs this much history before its inputs mean anything: the 200-session SMA
+# and the 60-session volatility behind the thresholds.
+MIN_HISTORY_SESSIONS = 200
+
+
+# Carried beside the model inputs: keys, traceability, thresholds and the target's levels.
+CONTEXT_COLUMNS = (
+    "symbol",
+    "session_date",
+    "ts",
+    "adj_close",
+    "sigma",
+    "nearest_support",
+    "nearest_resistance",
+)
+
+
+def model_inputs(rows: pl.DataFrame) -> pl.DataFrame:
+    """``CONTEXT_COLUMNS`` plus every column of ``MODEL_FEATURES`` (Float32) of ``rows``.
+
+    ``rows`` are features d1 rows. Inputs are stored as Float32 (half the memory over 2.4 M
+    rows; the trees bin them anyway), the same for training and inference.
+    """
+    close = pl.col("adj_close")
+    return rows.select(
+        *(c for c in CONTEXT_COLUMNS if c != "sigma"),
+        daily_sigma(pl.col("hv_60")).alias("sigma"),
+        *((pl.col(c) / close - 1.0).cast(pl.Float32).alias(f"rel_{c}") for c in RELATIVE_LEVELS),
+        *((pl.col(c) / close).cast(pl.Float32).alias(f"rel_{c}") for c in RELATIVE_SPREADS),
+        *(pl.col(c).cast(pl.Float32) for c in AS_IS),
+        (pl.col("rsi_cloud_lead") - pl.col("rsi_cloud_base"))
+        .cast(pl.Float32)
+        .alias("rsi_cloud_spread"),
+        *(
+            pl.col(c)
+            .replace_strict(list(values), list(range(len(values))), default=None)
+            .cast(pl.Float32)
+            .alias(f"code_{c}")
+            for c, values in REGIME_CODES.items()
+        ),
+    )
+
+
+def with_session_index(frame: pl.DataFrame, sessions: list[date]) -> pl.DataFrame:
+    """Add ``session_index``: the position of ``session_date`` in the trading calendar."""
+    calendar = pl.DataFrame(
+        {"session_date": sessions, "session_index": list(range(len(sessions)))},
+        schema={"session_date": pl.Date, "session_index": pl.Int32},
+    )
+    return frame.join(calendar, on="session_date", how="left")
+
+
+def skip_reasons(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` (with ``sessions_seen``, ``sigma``, ``adj_close``) plus ``skip_reason``."""
+    close, sigma = pl.col("adj_close"), pl.col("sigma")
+    return frame.with_columns(
+        pl.when(close.is_null() | (close <= 0))
+        .then(pl.lit("no adjusted close on the as-of date"))
+        .when(pl.col("sessions_seen") < MIN_HISTORY_SESSIONS)
+        .then(
+            pl.format(
+                "too little history: {} daily sessions, {} needed "
+                "(200-session SMA, 60-session volatility)",
+                pl.col("sessions_seen"),
+                pl.lit(MIN_HISTORY_SESSIONS),
+            )
+        )
+        .when(sigma.is_null() | (sigma <= 0) | sigma.is_nan())
+        .then(pl.lit("volatility (hv_60) undefined or zero on the as-of date"))
+        .otherwise(None)
+        .alias("skip_reason")
+    )

@@ -1,0 +1,146 @@
+"""Forecast rows for one horizon and one model version, all symbols and days at once. Pure.
+
+Input rows are ``dataset.model_inputs`` of the as-of day's features rows, with the layer
+weights already resolved (``synthesizer.resolve_weights``). Output rows carry the forecast
+contract of ``ml_forecasts_daily`` except ``run_id`` and ``created_at``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+import polars as pl
+
+from swiftbolt_assets.forecasting.calibration import ConfidenceMap
+from swiftbolt_assets.forecasting.labels import CLASSES, threshold_exprs
+from swiftbolt_assets.forecasting.models import HorizonModel
+from swiftbolt_assets.forecasting.synthesizer import (
+    LAYERS,
+    WEIGHT_COLUMNS,
+    combine,
+    price_targets,
+    score,
+)
+
+FORECAST_COLUMNS = (
+    "symbol",
+    "as_of_date",
+    "horizon",
+    "horizon_days",
+    "target_date",
+    "partition_date",
+    "close",
+    "label",
+    "p_bearish",
+    "p_neutral",
+    "p_bullish",
+    "confidence",
+    "raw_confidence",
+    "predicted_return",
+    "target_price",
+    "lower_band",
+    "upper_band",
+    "threshold_down",
+    "threshold_up",
+    "sigma_daily",
+    "supertrend_component",
+    "sr_component",
+    "ensemble_component",
+    *WEIGHT_COLUMNS,
+    "model_version",
+    "weights_source",
+    "weights_version",
+    "calibration_version",
+    "feature_ts",
+    "features_run_id",
+)
+
+
+@dataclass(frozen=True)
+class ServingModel:
+    """The model version and confidence calibration a group of forecasts uses."""
+
+    version_id: str
+    model: HorizonModel
+    calibration: ConfidenceMap
+    calibration_version: str | None
+
+
+def target_dates(as_of: pl.Series, days: int, sessions: list[date]) -> pl.Series:
+    """The session ``days`` sessions after each as-of date (the forecast's target date)."""
+    calendar = np.asarray(sessions, dtype="datetime64[D]")
+    position = np.searchsorted(calendar, as_of.to_numpy().astype("datetime64[D]"))
+    if position.size and position.max() + days >= calendar.size:
+        msg = "the trading calendar does not reach the target date"
+        raise ValueError(msg)
+    return pl.Series("target_date", calendar[position + days]).cast(pl.Date)
+
+
+def forecast_rows(
+    rows: pl.DataFrame, horizon: str, serving: ServingModel, sessions: list[date]
+) -> pl.DataFrame:
+    """Forecasts of ``rows`` (model inputs + as_of_date, features_run_id, resolved weights)."""
+    model = serving.model
+    days = model.horizon_days
+    layers = {
+        "supertrend": model.supertrend_probs(rows),
+        "sr": model.sr_probs(rows),
+        "ensemble": model.predict_ensemble(rows),
+    }
+    weights = rows.select(WEIGHT_COLUMNS).to_numpy().astype(np.float64)
+    probs = combine(layers, weights)
+    label = probs.argmax(axis=1).astype(np.int64)
+    raw_confidence = probs.max(axis=1)
+    close = rows.get_column("adj_close").to_numpy().astype(np.float64)
+    sigma = rows.get_column("sigma").to_numpy().astype(np.float64)
+    predicted, target, lower, upper = price_targets(
+        close=close,
+        sigma=sigma,
+        days=days,
+        probs=probs,
+        label=label,
+        z_mean=model.class_z_mean,
+        z_var=model.class_z_var,
+        support=rows.get_column("nearest_support").fill_null(np.nan).to_numpy(),
+        resistance=rows.get_column("nearest_resistance").fill_null(np.nan).to_numpy(),
+    )
+    down, up = threshold_exprs(pl.col("sigma"), days)
+    components = {f"{layer}_component": score(layers[layer]) for layer in LAYERS}
+    return rows.select(
+        "symbol",
+        "as_of_date",
+        pl.lit(horizon).alias("horizon"),
+        pl.lit(days, dtype=pl.Int32).alias("horizon_days"),
+        target_dates(rows.get_column("as_of_date"), days, sessions),
+        pl.col("as_of_date").alias("partition_date"),
+        pl.col("adj_close").alias("close"),
+        pl.Series("label", np.asarray(CLASSES)[label], dtype=pl.String),
+        *(pl.Series(f"p_{c}", probs[:, i]) for i, c in enumerate(CLASSES)),
+        pl.Series("confidence", np.clip(serving.calibration.apply(raw_confidence), 0.0, 1.0)),
+        pl.Series("raw_confidence", raw_confidence),
+        pl.Series("predicted_return", predicted),
+        pl.Series("target_price", target),
+        pl.Series("lower_band", lower),
+        pl.Series("upper_band", upper),
+        down.alias("threshold_down"),
+        up.alias("threshold_up"),
+        pl.col("sigma").alias("sigma_daily"),
+        *(pl.Series(name, values) for name, values in components.items()),
+        *WEIGHT_COLUMNS,
+        pl.lit(serving.version_id).alias("model_version"),
+        "weights_source",
+        "weights_version",
+        pl.lit(serving.calibration_version, dtype=pl.String).alias("calibration_version"),
+        pl.col("ts").alias("feature_ts"),
+        "features_run_id",
+    )
+
+
+def contradictions(forecasts: pl.DataFrame) -> pl.DataFrame:
+    """Rows whose label contradicts the target's direction (must be none)."""
+    return forecasts.filter(
+        ((pl.col("label") == "bullish") & (pl.col("target_price") <= pl.col("close")))
+        | ((pl.col("label") == "bearish") & (pl.col("target_price") >= pl.col("close")))
+    )

@@ -1,0 +1,119 @@
+"""Horizons, volatility-scaled three-class labels and their thresholds. Pure: no Dagster.
+
+A label for (symbol, D, h) classifies the forward return of the adjusted close from the close of
+D to the close h sessions later:
+
+    threshold = NEUTRAL_Z * sigma_D * sqrt(h)        (in log-return units)
+    bullish   if log return >  threshold
+    bearish   if log return < -threshold
+    neutral   otherwise
+
+``sigma_D`` is the daily volatility known at the close of D (the features' ``hv_60``: 60 daily
+log returns ending at D, de-annualized), so the threshold uses only data before the label window.
+With Gaussian returns ``NEUTRAL_Z = 0.43`` puts a third of the mass in each class. The thresholds
+are stored on every forecast as simple returns (``threshold_down < 0 < threshold_up``), so an
+evaluation classifies the realized simple return with exactly the same numbers.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import polars as pl
+
+CLASSES = ("bearish", "neutral", "bullish")
+BEARISH, NEUTRAL, BULLISH = 0, 1, 2
+# Trading-day horizons of the daily forecasts (DESIGN.md's forecast contract).
+HORIZONS: dict[str, int] = {
+    "1D": 1,
+    "1W": 5,
+    "1M": 21,
+    "2M": 42,
+    "3M": 63,
+    "4M": 84,
+    "5M": 105,
+    "6M": 126,
+}
+NEUTRAL_Z = 0.43
+TRADING_DAYS_PER_YEAR = 252
+
+
+def daily_sigma(hv_60: pl.Expr) -> pl.Expr:
+    """Daily log-return volatility from the annualized ``hv_60`` feature."""
+    return hv_60 / math.sqrt(TRADING_DAYS_PER_YEAR)
+
+
+def threshold_exprs(sigma: pl.Expr, horizon_days: int) -> tuple[pl.Expr, pl.Expr]:
+    """(threshold_down, threshold_up) as simple returns for a horizon of ``horizon_days``."""
+    width = NEUTRAL_Z * sigma * math.sqrt(horizon_days)
+    return (width.neg().exp() - 1.0), (width.exp() - 1.0)
+
+
+def classify(realized_return: pl.Expr, down: pl.Expr, up: pl.Expr) -> pl.Expr:
+    """The class index (0 bearish, 1 neutral, 2 bullish) of a simple return; null stays null."""
+    return (
+        pl.when(realized_return.is_null() | down.is_null() | up.is_null())
+        .then(None)
+        .when(realized_return > up)
+        .then(pl.lit(BULLISH))
+        .when(realized_return < down)
+        .then(pl.lit(BEARISH))
+        .otherwise(pl.lit(NEUTRAL))
+        .cast(pl.Int8)
+    )
+
+
+def class_names(indices: pl.Expr) -> pl.Expr:
+    """Class index → ``bearish|neutral|bullish``."""
+    return indices.replace_strict(list(range(len(CLASSES))), list(CLASSES), return_dtype=pl.String)
+
+
+def add_labels(
+    daily: pl.DataFrame, horizons: dict[str, int] = HORIZONS, close_column: str = "adj_close"
+) -> pl.DataFrame:
+    """Per horizon: forward return, label end date, thresholds, label and persistence label.
+
+    ``daily`` has one row per (symbol, session_date) with ``adj_close`` (adjusted as of a date
+    at or after every row, so returns across events are right) and ``sigma`` (daily volatility
+    at that row). Rows are consecutive sessions per symbol. Added columns per horizon ``h``:
+    ``fwd_<h>`` (null where the window runs past the data), ``end_<h>`` (session date the label
+    window ends), ``down_<h>``/``up_<h>``, ``label_<h>`` and ``past_label_<h>`` (the class of the
+    return over the h sessions ending at D with D's thresholds: the persistence baseline); with
+    a ``session_index`` column also ``end_index_<h>`` (the calendar position of ``end_<h>``).
+    """
+    ordered = daily.sort("symbol", "session_date")
+    close = pl.col(close_column)
+    indexed = "session_index" in daily.columns
+    exprs: list[pl.Expr] = []
+    for name, days in horizons.items():
+        down, up = threshold_exprs(pl.col("sigma"), days)
+        exprs += [
+            (close.shift(-days).over("symbol") / close - 1.0).alias(f"fwd_{name}"),
+            pl.col("session_date").shift(-days).over("symbol").alias(f"end_{name}"),
+            (close / close.shift(days).over("symbol") - 1.0).alias(f"past_{name}"),
+            down.alias(f"down_{name}"),
+            up.alias(f"up_{name}"),
+        ]
+        if indexed:
+            exprs.append(
+                pl.col("session_index").shift(-days).over("symbol").alias(f"end_index_{name}")
+            )
+    with_returns = ordered.with_columns(exprs)
+    return with_returns.with_columns(
+        *(
+            classify(pl.col(f"fwd_{n}"), pl.col(f"down_{n}"), pl.col(f"up_{n}")).alias(f"label_{n}")
+            for n in horizons
+        ),
+        *(
+            classify(pl.col(f"past_{n}"), pl.col(f"down_{n}"), pl.col(f"up_{n}")).alias(
+                f"past_label_{n}"
+            )
+            for n in horizons
+        ),
+    ).drop(*(f"past_{n}" for n in horizons))
+
+
+def label_array(frame: pl.DataFrame, horizon: str) -> np.ndarray:
+    """The labels of ``horizon`` as an int array (rows must all be labelled)."""
+    return frame.get_column(f"label_{horizon}").cast(pl.Int64).to_numpy()

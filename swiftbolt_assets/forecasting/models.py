@@ -1,0 +1,387 @@
+"""Pooled walk-forward ensemble per horizon: LightGBM boosting + a random forest. Pure.
+
+One model per horizon serves every symbol (pooled cross-section). Training for a cutoff C uses
+only labels whose window ends on or before C:
+
+    validation: the last ``validation_sessions`` as-of dates whose label ends on or before C
+    training:   as-of dates whose label ends before the validation's first as-of date minus an
+                embargo of ``embargo_sessions`` (purge: no training label overlaps validation)
+
+Both learners fit on the training part; the ensemble weight (LightGBM share, 0..1 by 0.1) is the
+one with the lowest log loss on the validation part, which also gives the out-of-sample metrics
+and the promotion decision. With ``refit`` the two learners are then refit on training plus
+validation (same hyper-parameters and weight), so the served model has seen the latest labels.
+
+The model also carries what the synthesizer's rule layers and the target price need, fitted on
+the same training rows: class frequencies per SuperTrend state and per position between support
+and resistance, and per class the mean and variance of the volatility-scaled forward log return.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from functools import cached_property
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from swiftbolt_assets.forecasting import metrics
+from swiftbolt_assets.forecasting.dataset import MODEL_FEATURES
+from swiftbolt_assets.forecasting.labels import CLASSES
+
+FloatArray = npt.NDArray[np.float64]
+
+# Buckets of the position between support (0) and resistance (1); null = a level is missing.
+SR_EDGES = (0.2, 0.4, 0.6, 0.8)
+_SMOOTHING = 50.0  # pseudo-counts toward climatology in the rule layers' frequency tables
+
+
+@dataclass(frozen=True)
+class TrainingParams:
+    """Hyper-parameters and the walk-forward layout (all recorded in the registry)."""
+
+    lgbm_rounds: int = 200
+    lgbm_learning_rate: float = 0.03
+    lgbm_num_leaves: int = 31
+    rf_trees: int = 100
+    rf_num_leaves: int = 63
+    min_child_samples: int = 400
+    validation_sessions: int = 252
+    embargo_sessions: int = 5
+    stride: int = 5
+    max_train_sessions: int = 252 * 12
+    refit: bool = True
+    seed: int = 7
+
+    def lgbm_params(self) -> dict[str, Any]:
+        return {
+            "objective": "multiclass",
+            "num_class": 3,
+            "learning_rate": self.lgbm_learning_rate,
+            "num_leaves": self.lgbm_num_leaves,
+            "min_child_samples": self.min_child_samples,
+            "bagging_fraction": 0.7,
+            "bagging_freq": 1,
+            "feature_fraction": 0.7,
+            "lambda_l2": 1.0,
+            **_common(self.seed),
+        }
+
+    def rf_params(self) -> dict[str, Any]:
+        return {
+            "objective": "multiclass",
+            "num_class": 3,
+            "boosting": "rf",
+            "num_leaves": self.rf_num_leaves,
+            "min_child_samples": self.min_child_samples,
+            "bagging_fraction": 0.5,
+            "bagging_freq": 1,
+            "feature_fraction": 0.5,
+            **_common(self.seed + 1),
+        }
+
+
+def _common(seed: int) -> dict[str, Any]:
+    return {
+        "seed": seed,
+        "deterministic": True,
+        "force_row_wise": True,
+        "num_threads": os.cpu_count() or 1,
+        "verbosity": -1,
+    }
+
+
+@dataclass
+class HorizonModel:
+    """Everything a forecast for one horizon needs; serializes to JSON (the registry artifact)."""
+
+    horizon: str
+    horizon_days: int
+    trained_through: date
+    lgbm_model: str
+    rf_model: str
+    lgbm_weight: float
+    features: list[str]
+    climatology: list[float]
+    supertrend_table: dict[str, list[float]]
+    sr_table: dict[str, list[float]]
+    class_z_mean: list[float]
+    class_z_var: list[float]
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> bytes:
+        payload = asdict(self) | {"trained_through": self.trained_through.isoformat()}
+        return json.dumps(payload, sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> HorizonModel:
+        payload = json.loads(raw)
+        payload["trained_through"] = date.fromisoformat(payload["trained_through"])
+        return cls(**payload)
+
+    @cached_property
+    def _boosters(self) -> tuple[lgb.Booster, lgb.Booster]:
+        return lgb.Booster(model_str=self.lgbm_model), lgb.Booster(model_str=self.rf_model)
+
+    def predict_learners(self, rows: pl.DataFrame) -> tuple[FloatArray, FloatArray]:
+        """Class probabilities (n, 3) of the boosting model and of the forest."""
+        x = design_matrix(rows, self.features)
+        if x.shape[0] == 0:
+            empty = np.zeros((0, 3))
+            return empty, empty
+        boost, forest = self._boosters
+        return (
+            np.asarray(boost.predict(x), dtype=np.float64),
+            np.asarray(forest.predict(x), dtype=np.float64),
+        )
+
+    def predict_ensemble(self, rows: pl.DataFrame) -> FloatArray:
+        boost, forest = self.predict_learners(rows)
+        return blend(boost, forest, self.lgbm_weight)
+
+    def supertrend_probs(self, rows: pl.DataFrame) -> FloatArray:
+        """The SuperTrend layer: class frequencies of the row's SuperTrend state in training."""
+        return _lookup(self.supertrend_table, supertrend_state(rows), self.climatology)
+
+    def sr_probs(self, rows: pl.DataFrame) -> FloatArray:
+        """The support/resistance layer: class frequencies of the row's position bucket."""
+        return _lookup(self.sr_table, sr_bucket(rows), self.climatology)
+
+
+def design_matrix(rows: pl.DataFrame, features: list[str] | tuple[str, ...]) -> FloatArray:
+    """The model inputs as a float matrix (nulls become NaN, which LightGBM treats as missing)."""
+    return rows.select(pl.col(c).cast(pl.Float64).fill_null(np.nan) for c in features).to_numpy()
+
+
+def blend(boost: FloatArray, forest: FloatArray, weight: float) -> FloatArray:
+    return weight * boost + (1.0 - weight) * forest
+
+
+def supertrend_state(rows: pl.DataFrame) -> list[str]:
+    """'<SuperTrend direction>/<SuperTrend AI trend>' as signs, e.g. '1/-1'; 'na' if missing."""
+    keys = rows.select(
+        pl.when(pl.col("supertrend_dir_10_3").is_null() | pl.col("st_ai_trend").is_null())
+        .then(pl.lit("na"))
+        .otherwise(
+            pl.format(
+                "{}/{}",
+                pl.col("supertrend_dir_10_3").sign().cast(pl.Int8),
+                pl.col("st_ai_trend").sign().cast(pl.Int8),
+            )
+        )
+    ).to_series()
+    return keys.to_list()
+
+
+def sr_bucket(rows: pl.DataFrame) -> list[str]:
+    """Bucket of the close's position between nearest support (0) and resistance (1)."""
+    below, above = pl.col("support_distance_atr"), pl.col("resistance_distance_atr")
+    position = below / (below + above)
+    keys = rows.select(
+        pl.when(below.is_null() & above.is_null())
+        .then(pl.lit("none"))
+        .when(below.is_null())
+        .then(pl.lit("no_support"))
+        .when(above.is_null())
+        .then(pl.lit("no_resistance"))
+        .otherwise(
+            position.cut(list(SR_EDGES), labels=[f"q{i}" for i in range(len(SR_EDGES) + 1)])
+            .cast(pl.String)
+            .fill_null("none")
+        )
+    ).to_series()
+    return keys.to_list()
+
+
+def _lookup(table: dict[str, list[float]], keys: list[str], fallback: list[float]) -> FloatArray:
+    rows = [table.get(k, fallback) for k in keys]
+    return np.asarray(rows, dtype=np.float64).reshape(-1, 3)
+
+
+def frequency_table(keys: list[str], labels: npt.NDArray[np.int64]) -> dict[str, list[float]]:
+    """Per key, class frequencies shrunk toward the overall frequencies (pseudo-counts)."""
+    prior = metrics.climatology_probs(labels)
+    names, index = np.unique(np.asarray(keys, dtype=object), return_inverse=True)
+    counts = np.zeros((names.size, 3))
+    np.add.at(counts, (index, labels), 1.0)
+    shrunk = (counts + _SMOOTHING * prior) / (counts.sum(axis=1, keepdims=True) + _SMOOTHING)
+    return {str(name): row.tolist() for name, row in zip(names, shrunk, strict=True)}
+
+
+def log_loss(probs: FloatArray, labels: npt.NDArray[np.int64]) -> float:
+    picked = np.clip(probs[np.arange(labels.size), labels], 1e-12, 1.0)
+    return float(-np.mean(np.log(picked)))
+
+
+@dataclass(frozen=True)
+class Split:
+    """Training and validation rows of one (horizon, cutoff)."""
+
+    train: pl.DataFrame
+    validation: pl.DataFrame
+
+
+def walk_forward_split(
+    frame: pl.DataFrame, horizon: str, cutoff: date, params: TrainingParams
+) -> Split:
+    """Purged, embargoed split of labelled rows whose label window ends on or before ``cutoff``.
+
+    ``frame`` has ``session_index`` (the as-of date's position in the trading calendar),
+    ``end_<horizon>``, ``end_index_<horizon>`` and ``label_<horizon>`` (see ``add_labels``).
+    """
+    known = frame.filter(
+        pl.col(f"label_{horizon}").is_not_null() & (pl.col(f"end_{horizon}") <= cutoff)
+    )
+    if known.is_empty():
+        return Split(known, known)
+    last = int(known.get_column("session_index").max())  # type: ignore[arg-type]
+    validation_start = last - params.validation_sessions + 1
+    validation = known.filter(pl.col("session_index") >= validation_start)
+    # Purge: a training label must end before validation starts, with an embargo on top.
+    embargo_limit = validation_start - params.embargo_sessions
+    train = known.filter(
+        (pl.col(f"end_index_{horizon}") < embargo_limit)
+        & (pl.col("session_index") >= embargo_limit - params.max_train_sessions)
+        & (pl.col("session_index") % params.stride == 0)
+    )
+    return Split(train, validation)
+
+
+def _fit(
+    params: dict[str, Any], x: FloatArray, y: npt.NDArray[np.int64], rounds: int
+) -> lgb.Booster:
+    data = lgb.Dataset(x, label=y, params={"verbosity": -1}, free_raw_data=True)
+    return lgb.train(params, data, num_boost_round=rounds)
+
+
+def _z_stats(rows: pl.DataFrame, horizon: str, days: int) -> tuple[list[float], list[float]]:
+    """Per class, mean and variance of log(1 + forward return) / (sigma * sqrt(h))."""
+    z = ((1.0 + pl.col(f"fwd_{horizon}")).log() / (pl.col("sigma") * math.sqrt(days))).alias("z")
+    stats = (
+        rows.select(pl.col(f"label_{horizon}").alias("label"), z)
+        .group_by("label")
+        .agg(pl.col("z").mean().alias("mean"), pl.col("z").var().alias("var"))
+        .sort("label")
+    )
+    means, variances = [0.0, 0.0, 0.0], [1.0, 1.0, 1.0]
+    for label, mean, var in stats.iter_rows():
+        means[int(label)] = float(mean)
+        variances[int(label)] = float(var) if var is not None else 1.0
+    return means, variances
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    model: HorizonModel
+    validation_metrics: dict[str, dict[str, float]]
+    n_train: int
+    n_validation: int
+    validation_predictions: FloatArray
+
+
+def fit_horizon(
+    split: Split, horizon: str, days: int, cutoff: date, params: TrainingParams
+) -> TrainResult:
+    """Fit both learners, choose the blend weight out of sample, measure, optionally refit."""
+    train, validation = split.train, split.validation
+    y_train = train.get_column(f"label_{horizon}").cast(pl.Int64).to_numpy()
+    y_val = validation.get_column(f"label_{horizon}").cast(pl.Int64).to_numpy()
+    features = list(MODEL_FEATURES)
+    x_train = design_matrix(train, features)
+    boost = _fit(params.lgbm_params(), x_train, y_train, params.lgbm_rounds)
+    forest = _fit(params.rf_params(), x_train, y_train, params.rf_trees)
+    x_val = design_matrix(validation, features)
+    p_boost = np.asarray(boost.predict(x_val), dtype=np.float64)
+    p_forest = np.asarray(forest.predict(x_val), dtype=np.float64)
+    weights = [i / 10 for i in range(11)]
+    losses = [log_loss(blend(p_boost, p_forest, w), y_val) for w in weights]
+    weight = weights[int(np.argmin(losses))]
+    p_ensemble = blend(p_boost, p_forest, weight)
+
+    climatology = metrics.climatology_probs(y_train)
+    majority = np.zeros(3)
+    majority[int(np.argmax(climatology))] = 1.0
+    realized = validation.get_column(f"fwd_{horizon}").to_numpy()
+    dates = validation.get_column("session_date")
+    candidates = {
+        "ensemble": p_ensemble,
+        "lgbm": p_boost,
+        "random_forest": p_forest,
+        "climatology": np.tile(climatology, (y_val.size, 1)),
+        "majority": np.tile(majority, (y_val.size, 1)),
+    }
+    scored = {
+        name: metrics.score_all(probs, y_val, realized, dates)
+        | {"log_loss": log_loss(probs, y_val)}
+        for name, probs in candidates.items()
+    }
+    for row in scored.values():
+        row["brier_skill_score"] = metrics.brier_skill_score(
+            row["brier"], scored["climatology"]["brier"]
+        )
+
+    fit_rows = train
+    if params.refit:
+        fit_rows = pl.concat(
+            [train, validation.filter(pl.col("session_index") % params.stride == 0)]
+        )
+        y_all = fit_rows.get_column(f"label_{horizon}").cast(pl.Int64).to_numpy()
+        x_all = design_matrix(fit_rows, features)
+        boost = _fit(params.lgbm_params(), x_all, y_all, params.lgbm_rounds)
+        forest = _fit(params.rf_params(), x_all, y_all, params.rf_trees)
+    y_fit = fit_rows.get_column(f"label_{horizon}").cast(pl.Int64).to_numpy()
+    z_mean, z_var = _z_stats(fit_rows, horizon, days)
+    model = HorizonModel(
+        horizon=horizon,
+        horizon_days=days,
+        trained_through=cutoff,
+        lgbm_model=boost.model_to_string(),
+        rf_model=forest.model_to_string(),
+        lgbm_weight=weight,
+        features=features,
+        climatology=metrics.climatology_probs(y_fit).tolist(),
+        supertrend_table=frequency_table(supertrend_state(fit_rows), y_fit),
+        sr_table=frequency_table(sr_bucket(fit_rows), y_fit),
+        class_z_mean=z_mean,
+        class_z_var=z_var,
+        params=asdict(params),
+    )
+    return TrainResult(model, scored, train.height, validation.height, p_ensemble)
+
+
+def promotion_decision(
+    scores: dict[str, dict[str, float]], max_skill_loss: float = 0.02
+) -> str | None:
+    """Why a model must not be promoted (None = promote). Blocking, out of sample:
+
+    - its Brier score is worse than the majority-class baseline's, or
+    - its Brier skill score against climatology is below ``-max_skill_loss``.
+    """
+    ensemble = scores["ensemble"]
+    if not ensemble["brier"] < scores["majority"]["brier"]:
+        return (
+            f"Brier {ensemble['brier']:.4f} is not better than the majority-class baseline's "
+            f"{scores['majority']['brier']:.4f}"
+        )
+    if not ensemble["brier_skill_score"] >= -max_skill_loss:
+        return (
+            f"Brier skill score {ensemble['brier_skill_score']:.4f} against climatology is below "
+            f"-{max_skill_loss}"
+        )
+    return None
+
+
+def artifact_digest(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
+def class_index(name: str) -> int:
+    return CLASSES.index(name)
