@@ -30,6 +30,8 @@ from swiftbolt_assets.warehouse.migrate import upgrade
 logger = logging.getLogger("swiftbolt")
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_EVENT_BATCH_SIZE = "1000"
+# Five years of demo history: enough labelled rows to train the 6M horizon's pooled model.
+DEMO_YEARS = 5
 
 
 def prepare_dagster_env(settings: Settings, urls: DatabaseUrls) -> None:
@@ -78,7 +80,7 @@ def cmd_run(settings: Settings) -> int:
     """Migrate, make demo data if the drop folder has none, ingest it all, print a summary."""
     import dagster as dg
 
-    from swiftbolt_assets.definitions import build_definitions
+    from swiftbolt_assets.definitions import DAILY_CYCLE_JOB, build_definitions
     from swiftbolt_assets.ingestion.sensors import run_requests
     from swiftbolt_assets.ingestion.watch import scan_drop_folder
     from swiftbolt_assets.partitions import DATE_DIMENSION, SYMBOLS_PARTITION_NAME
@@ -87,10 +89,10 @@ def cmd_run(settings: Settings) -> int:
     urls = cmd_migrate(settings)
     prepare_dagster_env(settings, urls)
     if not any((settings.drop_dir / "synthetic").glob("*.csv")):
-        cmd_demo_data(settings, symbols=8, seed=7, years=2, end=None)
+        cmd_demo_data(settings, symbols=8, seed=7, years=DEMO_YEARS, end=None)
 
     defs = build_definitions(settings)
-    job = defs.resolve_implicit_global_asset_job_def()
+    job = defs.resolve_job_def(DAILY_CYCLE_JOB)
     partitions_def = job.partitions_def
     assert isinstance(partitions_def, dg.MultiPartitionsDefinition)
     time_def = partitions_def.get_partitions_def_for_dimension(DATE_DIMENSION)
@@ -161,6 +163,19 @@ def print_summary(urls: DatabaseUrls) -> None:
                 "ORDER BY timeframe"
             )
         ).all()
+        forecasts = conn.execute(
+            sa.text(
+                "SELECT horizon, count(*), string_agg(DISTINCT label, '/'), "
+                "round(avg(confidence)::numeric, 3), max(model_version) FROM ml_forecasts_daily "
+                "GROUP BY horizon, horizon_days ORDER BY horizon_days"
+            )
+        ).all()
+        skips = conn.execute(
+            sa.text(
+                "SELECT horizon, split_part(reason, ':', 1), count(*) FROM ml_forecast_skips "
+                "GROUP BY 1, 2 ORDER BY 1, 3 DESC LIMIT 10"
+            )
+        ).all()
     print("\nwarehouse summary")
     print(f"  symbols: {symbols}")
     for tf, synthetic, n, syms, first, last in bars:
@@ -171,6 +186,13 @@ def print_summary(urls: DatabaseUrls) -> None:
             f"  features {tf}: {n} rows ({rsi} with rsi_14, {st_ai} with SuperTrend AI; "
             f"mean rsi_14 {mean_rsi})"
         )
+    for horizon, n, label, mean_conf, version in forecasts:
+        print(
+            f"  ml_forecasts_daily {horizon}: {n} rows, latest labels {label}, mean confidence "
+            f"{mean_conf}, model {version}"
+        )
+    for horizon, reason, n in skips:
+        print(f"  ml_forecast_skips {horizon}: {n} × {reason}")
     total_rejects = sum(n for _, n in rejects)
     print(f"  ohlc_rejects: {total_rejects}" + "".join(f"\n    {n} × {r}" for r, n in rejects))
 

@@ -5,6 +5,13 @@ from __future__ import annotations
 import dagster as dg
 
 from swiftbolt_assets.features.assets import build_features_asset
+from swiftbolt_assets.forecasting.assets import (
+    build_forecast_assets,
+    confidence_calibration,
+    forecast_models,
+    run_forecast_backtest,
+)
+from swiftbolt_assets.forecasting.schedules import build_research_schedule
 from swiftbolt_assets.ingestion.assets import build_ingestion_assets
 from swiftbolt_assets.ingestion.resources import DropFolderResource
 from swiftbolt_assets.ingestion.schedules import build_daily_schedule
@@ -14,6 +21,15 @@ from swiftbolt_assets.settings import Settings, load_settings
 from swiftbolt_assets.warehouse.resources import WarehouseResource
 
 DAILY_CYCLE_JOB = "daily_cycle_job"
+RESEARCH_JOB = "forecast_research_job"
+# Tables a migration creates before their writer exists: the synthesizer already reads them
+# (weights precedence); nothing writes them yet. Each gets its one owning asset with that work.
+RESERVED_TABLES: dict[str, str] = {
+    "symbol_model_weights": "the evaluation loop (daily layer weights fitted on evaluations)",
+    "calibrated_weights": "the intraday calibration (layer weights that expire after hours)",
+}
+# Long walk-forward work over all history: its own job and schedule, never the daily cycle's.
+RESEARCH = dg.AssetSelection.assets(run_forecast_backtest, confidence_calibration)
 
 
 def build_definitions(
@@ -28,16 +44,31 @@ def build_definitions(
     partitions = daily_symbol_partitions(settings)
     ingest = build_ingestion_assets(partitions)
     features = build_features_asset(partitions)
+    forecasts = build_forecast_assets(partitions)
     daily_cycle = dg.define_asset_job(
         DAILY_CYCLE_JOB,
-        selection=dg.AssetSelection.all(),
-        description="The daily cycle: every asset for the day's partitions.",
+        selection=dg.AssetSelection.all() - RESEARCH,
+        description="The daily cycle: bars, features, models if a retrain is due, forecasts "
+        "for the day's partitions.",
+    )
+    research = dg.define_asset_job(
+        RESEARCH_JOB,
+        selection=RESEARCH,
+        description="Walk-forward backtest of the forecasts and the confidence calibration "
+        "fitted on its out-of-sample predictions.",
     )
     return dg.Definitions(
-        assets=[ingest, features],
-        jobs=[daily_cycle],
-        sensors=[build_new_bars_sensor(ingest, partitions)],
-        schedules=[build_daily_schedule(daily_cycle)],
+        assets=[
+            ingest,
+            features,
+            forecast_models,
+            forecasts,
+            run_forecast_backtest,
+            confidence_calibration,
+        ],
+        jobs=[daily_cycle, research],
+        sensors=[build_new_bars_sensor(ingest, partitions, excluded=RESEARCH)],
+        schedules=[build_daily_schedule(daily_cycle), build_research_schedule(research)],
         resources=resources
         or {"warehouse": WarehouseResource(), "drop_folder": DropFolderResource()},
     )

@@ -18,7 +18,7 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from swiftbolt_assets.definitions import build_definitions
+from swiftbolt_assets.definitions import DAILY_CYCLE_JOB, build_definitions
 from swiftbolt_assets.ingestion.resources import DropFolderResource
 from swiftbolt_assets.settings import Settings, load_settings
 from swiftbolt_assets.warehouse.database import (
@@ -103,10 +103,15 @@ def make_definitions(database_url: str, drop_dir: Path, start: date) -> dg.Defin
 
 
 def materialize_range(
-    defs: dg.Definitions, instance: dg.DagsterInstance, start_key: str, end_key: str
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    start_key: str,
+    end_key: str,
+    job_name: str = DAILY_CYCLE_JOB,
 ) -> dg.ExecuteInProcessResult:
-    """One run over the rectangle ``start_key..end_key`` (``date|symbol`` keys)."""
-    job = defs.resolve_implicit_global_asset_job_def()
+    """One run of ``job_name`` (default: the daily cycle) over the rectangle
+    ``start_key..end_key`` (``date|symbol`` keys)."""
+    job = defs.resolve_job_def(job_name)
     return job.execute_in_process(
         instance=instance,
         tags={

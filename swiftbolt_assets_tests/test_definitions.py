@@ -20,9 +20,34 @@ def defs() -> dg.Definitions:
 def test_asset_keys_groups_and_partitions(defs: dg.Definitions) -> None:
     graph = defs.resolve_asset_graph()
     groups = {k.to_user_string(): graph.get(k).group_name for k in graph.get_all_asset_keys()}
-    assert groups == {"ohlc_bars": "ingestion", "ohlc_rejects": "ingestion", "features": "features"}
+    assert groups == {
+        "ohlc_bars": "ingestion",
+        "ohlc_rejects": "ingestion",
+        "features": "features",
+        **dict.fromkeys(
+            [
+                "forecast_models",
+                "ml_forecasts_daily",
+                "ml_forecast_skips",
+                "forecast_backtest",
+                "forecast_backtest_predictions",
+                "confidence_calibration",
+            ],
+            "forecasting",
+        ),
+    }
+    # pooled research over all history is one unpartitioned table each; the rest is date × symbol
+    unpartitioned = {
+        "forecast_models",
+        "forecast_backtest",
+        "forecast_backtest_predictions",
+        "confidence_calibration",
+    }
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
+        if key.to_user_string() in unpartitioned:
+            assert node.partitions_def is None
+            continue
         partitions = node.partitions_def
         assert isinstance(partitions, dg.MultiPartitionsDefinition)
         assert [d.name for d in partitions.partitions_defs] == ["date", "symbol"]
@@ -37,6 +62,8 @@ def test_checks_are_yes_no_statements_and_accounting_blocks(defs: dg.Definitions
     }
     assert sorted(specs) == [
         "features_have_no_infinite_values",
+        "forecast_models_pass_the_promotion_gate",
+        "ml_forecasts_daily_labels_agree_with_targets",
         "ohlc_bars_has_no_missing_sessions",
         "ohlc_bars_intraday_sessions_are_complete",
         "ohlc_bars_is_fresh",
@@ -45,6 +72,7 @@ def test_checks_are_yes_no_statements_and_accounting_blocks(defs: dg.Definitions
     ]
     assert sorted(name for name, spec in specs.items() if spec.blocking) == [
         "features_have_no_infinite_values",
+        "ml_forecasts_daily_labels_agree_with_targets",
         "ohlc_bars_rows_add_up",
     ]
 
@@ -62,6 +90,9 @@ def test_automation(defs: dg.Definitions) -> None:
         dg.AssetKey("ohlc_bars"),
         dg.AssetKey("ohlc_rejects"),
         dg.AssetKey("features"),
+        dg.AssetKey("forecast_models"),
+        dg.AssetKey("ml_forecasts_daily"),
+        dg.AssetKey("ml_forecast_skips"),
     }
     schedule = defs.resolve_schedule_def("daily_cycle_schedule")
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
@@ -86,6 +117,12 @@ def test_every_warehouse_table_has_exactly_one_owning_asset(defs: dg.Definitions
         "ohlc_bars": ["ohlc_bars"],
         "symbols": ["ohlc_bars"],
         "ohlc_rejects": ["ohlc_rejects"],
+        "model_registry": ["forecast_models"],
+        "ml_forecasts_daily": ["ml_forecasts_daily"],
+        "ml_forecast_skips": ["ml_forecast_skips"],
+        "forecast_backtest": ["forecast_backtest"],
+        "forecast_backtest_predictions": ["forecast_backtest_predictions"],
+        "confidence_calibration": ["confidence_calibration"],
     }
 
 

@@ -30,14 +30,18 @@ def run_requests(scan: DropFolderScan) -> list[dg.RunRequest]:
 
 
 def build_new_bars_sensor(
-    ingest: dg.AssetsDefinition, partitions_def: dg.MultiPartitionsDefinition
+    ingest: dg.AssetsDefinition,
+    partitions_def: dg.MultiPartitionsDefinition,
+    excluded: dg.AssetSelection | None = None,
 ) -> dg.SensorDefinition:
+    """``excluded``: downstream assets that new bars must not trigger (the research assets)."""
     time_def = partitions_def.get_partitions_def_for_dimension(DATE_DIMENSION)
 
     @dg.sensor(
         name="new_ohlc_bars_sensor",
-        # new bars refresh everything computed from them (features, and later forecasts)
-        asset_selection=dg.AssetSelection.assets(ingest).downstream(),
+        # new bars refresh everything computed from them (features, models if due, forecasts)
+        asset_selection=dg.AssetSelection.assets(ingest).downstream()
+        - (excluded or dg.AssetSelection.assets()),
         minimum_interval_seconds=30,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Watches the drop folder (cursor: file fingerprints), registers new symbols "

@@ -1,0 +1,276 @@
+"""Warehouse reads and writes of the forecasting assets (one transaction per write)."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import polars as pl
+import sqlalchemy as sa
+
+from swiftbolt_assets.features.adjust import adjust_as_of
+from swiftbolt_assets.forecasting.calibration import ConfidenceMap
+from swiftbolt_assets.forecasting.dataset import REGIME_CODES, SOURCE_COLUMNS
+from swiftbolt_assets.forecasting.models import HorizonModel
+from swiftbolt_assets.forecasting.synthesizer import WEIGHT_COLUMNS, WEIGHT_SCHEMA
+from swiftbolt_assets.warehouse.slices import (
+    copy_frame,
+    delete_slice,
+    lock_tables,
+    query_frame,
+    stage_slice,
+)
+
+_EPOCH_US = "(extract(epoch FROM {c}) * 1000000)::bigint"
+
+
+def _source_schema() -> dict[str, pl.DataType]:
+    return {c: (pl.String() if c in REGIME_CODES else pl.Float64()) for c in SOURCE_COLUMNS}
+
+
+def _with_ts(frame: pl.DataFrame, *columns: str) -> pl.DataFrame:
+    return frame.with_columns(
+        pl.col(f"{c}_us").cast(pl.Datetime("us")).dt.replace_time_zone("UTC").alias(c)
+        for c in columns
+    ).drop(*(f"{c}_us" for c in columns))
+
+
+_SELECT_SOURCE = ", ".join(f'f."{c}"' for c in SOURCE_COLUMNS)
+
+
+def read_training_features(engine: sa.Engine, through: date) -> pl.DataFrame:
+    """Every d1 features row on or before ``through`` (all symbols): the training inputs."""
+    query = (
+        f"SELECT f.symbol, f.session_date, {_EPOCH_US.format(c='f.ts')} AS ts_us, "
+        f"{_SELECT_SOURCE} FROM features f "
+        "WHERE f.timeframe = 'd1' AND f.session_date <= %(through)s "
+        "ORDER BY f.symbol, f.session_date"
+    )
+    schema = {
+        "symbol": pl.String(),
+        "session_date": pl.Date(),
+        "ts_us": pl.Int64(),
+        **_source_schema(),
+    }
+    with engine.connect() as conn:
+        frame = query_frame(conn, query, {"through": through}, schema)
+    return _with_ts(frame, "ts")
+
+
+def read_label_closes(engine: sa.Engine, through: date) -> pl.DataFrame:
+    """(symbol, session_date, label_close): d1 closes adjusted as of ``through``.
+
+    Returns over any window ending on or before ``through`` are exact whatever later partition
+    the rows were written in (the features of older partitions are adjusted as of their own day).
+    """
+    query = (
+        "SELECT symbol, 'd1' AS timeframe, session_date, open, high, low, close, volume, "
+        "split_coefficient, dividend_amount FROM ohlc_bars "
+        "WHERE timeframe = 'd1' AND session_date <= %(through)s "
+        "ORDER BY symbol, session_date"
+    )
+    schema = {
+        "symbol": pl.String(),
+        "timeframe": pl.String(),
+        "session_date": pl.Date(),
+        "open": pl.Float64(),
+        "high": pl.Float64(),
+        "low": pl.Float64(),
+        "close": pl.Float64(),
+        "volume": pl.Float64(),
+        "split_coefficient": pl.Float64(),
+        "dividend_amount": pl.Float64(),
+    }
+    with engine.connect() as conn:
+        bars = query_frame(conn, query, {"through": through}, schema)
+    adjusted = adjust_as_of(bars, through)
+    return adjusted.select("symbol", "session_date", pl.col("close").alias("label_close"))
+
+
+def last_daily_session(engine: sa.Engine) -> date | None:
+    with engine.connect() as conn:
+        value = conn.execute(
+            sa.text("SELECT max(session_date) FROM ohlc_bars WHERE timeframe = 'd1'")
+        ).scalar()
+    return value if isinstance(value, date) else None
+
+
+def read_forecast_inputs(engine: sa.Engine, pairs: Iterable[tuple[date, str]]) -> pl.DataFrame:
+    """The features d1 row of each (as-of date, symbol) pair that has one, with the symbol's
+    ``first_session`` and the row's ``features_run_id``."""
+    query = (
+        "SELECT s.partition_date AS as_of_date, f.symbol, f.session_date, "
+        f"{_EPOCH_US.format(c='f.ts')} AS ts_us, f.run_id AS features_run_id, "
+        f"y.first_session, {_SELECT_SOURCE} FROM _run_slice s JOIN features f "
+        "ON f.symbol = s.symbol AND f.timeframe = 'd1' AND f.session_date = s.partition_date "
+        "JOIN symbols y ON y.symbol = f.symbol"
+    )
+    schema = {
+        "as_of_date": pl.Date(),
+        "symbol": pl.String(),
+        "session_date": pl.Date(),
+        "ts_us": pl.Int64(),
+        "features_run_id": pl.String(),
+        "first_session": pl.Date(),
+        **_source_schema(),
+    }
+    with engine.begin() as conn:
+        stage_slice(conn, pairs)
+        frame = query_frame(conn, query, {}, schema)
+    return _with_ts(frame, "ts")
+
+
+@dataclass(frozen=True)
+class RegistryEntry:
+    version_id: str
+    horizon: str
+    trained_through: date
+    promoted: bool
+
+
+def registry_entries(engine: sa.Engine) -> list[RegistryEntry]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT version_id, horizon, trained_through, promoted FROM model_registry "
+                "ORDER BY horizon, trained_through"
+            )
+        ).all()
+    return [RegistryEntry(r[0], r[1], r[2], bool(r[3])) for r in rows]
+
+
+def load_model(engine: sa.Engine, version_id: str) -> HorizonModel:
+    with engine.connect() as conn:
+        raw = conn.execute(
+            sa.text("SELECT artifact FROM model_registry WHERE version_id = :v"),
+            {"v": version_id},
+        ).scalar_one()
+    return HorizonModel.from_json(bytes(raw))
+
+
+def insert_registry_rows(engine: sa.Engine, rows: list[dict[str, Any]]) -> None:
+    """Add trained versions (a re-run of a cutoff that exists keeps the existing row)."""
+    if not rows:
+        return
+    statement = sa.text(
+        "INSERT INTO model_registry (version_id, horizon, horizon_days, trained_through, "
+        "feature_list, hyperparameters, lgbm_weight, oos_metrics, n_train, n_validation, "
+        "promoted, rejection_reason, train_seconds, artifact, artifact_sha256, run_id) VALUES "
+        "(:version_id, :horizon, :horizon_days, :trained_through, CAST(:feature_list AS jsonb), "
+        "CAST(:hyperparameters AS jsonb), :lgbm_weight, CAST(:oos_metrics AS jsonb), :n_train, "
+        ":n_validation, :promoted, :rejection_reason, :train_seconds, :artifact, "
+        ":artifact_sha256, :run_id) ON CONFLICT (horizon, trained_through) DO NOTHING"
+    )
+    with engine.begin() as conn:
+        lock_tables(conn, ["model_registry"])
+        conn.execute(statement, [_jsonable(r) for r in rows])
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with NaN and infinities replaced by None (JSON has no NaN)."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _jsonable(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        k: (json.dumps(_finite(v), sort_keys=True) if isinstance(v, dict | list) else v)
+        for k, v in row.items()
+    }
+
+
+def read_weights(
+    engine: sa.Engine, symbols: list[str], start: Any, end: Any
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(calibrated_weights, symbol_model_weights) rows of ``symbols`` valid at some time in
+    [start, end], in ``WEIGHT_SCHEMA`` (``expires_at`` read as ``valid_until``)."""
+    weights = ", ".join(WEIGHT_COLUMNS)
+    frames = []
+    for table, until in (
+        ("calibrated_weights", "expires_at"),
+        ("symbol_model_weights", "valid_until"),
+    ):
+        query = (
+            "SELECT symbol, horizon, version_id, "
+            f"{_EPOCH_US.format(c='valid_from')} AS valid_from_us, "
+            f"{_EPOCH_US.format(c=until)} AS valid_until_us, {weights} FROM {table} "
+            f"WHERE symbol = ANY(%(symbols)s) AND valid_from <= %(end)s AND {until} > %(start)s"
+        )
+        schema = {
+            "symbol": pl.String(),
+            "horizon": pl.String(),
+            "version_id": pl.String(),
+            "valid_from_us": pl.Int64(),
+            "valid_until_us": pl.Int64(),
+            **dict.fromkeys(WEIGHT_COLUMNS, pl.Float64()),
+        }
+        with engine.connect() as conn:
+            frame = query_frame(
+                conn, query, {"symbols": symbols, "start": start, "end": end}, schema
+            )
+        frames.append(_with_ts(frame, "valid_from", "valid_until").select(list(WEIGHT_SCHEMA)))
+    return frames[0], frames[1]
+
+
+@dataclass(frozen=True)
+class CalibrationVersion:
+    version_id: str
+    horizon: str
+    fitted_through: date
+    mapping: ConfidenceMap
+
+
+def calibration_versions(engine: sa.Engine) -> list[CalibrationVersion]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT version_id, horizon, fitted_through, x, y FROM confidence_calibration "
+                "ORDER BY horizon, fitted_through"
+            )
+        ).all()
+    return [
+        CalibrationVersion(r[0], r[1], r[2], ConfidenceMap(tuple(r[3]), tuple(r[4]))) for r in rows
+    ]
+
+
+def latest_before(
+    versions: list[CalibrationVersion], horizon: str, day: date
+) -> CalibrationVersion | None:
+    """The calibration of ``horizon`` fitted on outcomes that all ended before ``day``."""
+    usable = [v for v in versions if v.horizon == horizon and v.fitted_through < day]
+    return usable[-1] if usable else None
+
+
+def write_forecasts(
+    engine: sa.Engine,
+    forecasts: pl.DataFrame,
+    skips: pl.DataFrame,
+    pairs: frozenset[tuple[date, str]],
+    run_id: str,
+) -> tuple[int, int]:
+    """Replace the run's slice of ml_forecasts_daily and ml_forecast_skips in one transaction."""
+    with engine.begin() as conn:
+        lock_tables(conn, ["ml_forecasts_daily", "ml_forecast_skips"])
+        stage_slice(conn, pairs)
+        deleted = delete_slice(conn, "ml_forecasts_daily") + delete_slice(conn, "ml_forecast_skips")
+        tag = pl.lit(run_id).alias("run_id")
+        copy_frame(conn, "ml_forecasts_daily", forecasts.with_columns(tag))
+        copy_frame(conn, "ml_forecast_skips", skips.with_columns(tag))
+    return deleted, forecasts.height
+
+
+def replace_table(engine: sa.Engine, table: str, frame: pl.DataFrame, run_id: str) -> int:
+    """Replace every row of an unpartitioned table (one transaction)."""
+    with engine.begin() as conn:
+        lock_tables(conn, [table])
+        conn.execute(sa.text(f"DELETE FROM {table}"))
+        return copy_frame(conn, table, frame.with_columns(pl.lit(run_id).alias("run_id")))
