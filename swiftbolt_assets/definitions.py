@@ -6,9 +6,12 @@ import dagster as dg
 
 from swiftbolt_assets.features.assets import build_features_asset
 from swiftbolt_assets.forecasting.assets import (
+    CONFIDENCE_CALIBRATION,
+    FORECAST_BACKTEST,
+    FORECAST_BACKTEST_PREDICTIONS,
+    build_confidence_calibration_asset,
     build_forecast_assets,
-    confidence_calibration,
-    forecast_models,
+    build_forecast_models_asset,
     run_forecast_backtest,
 )
 from swiftbolt_assets.forecasting.schedules import build_research_schedule
@@ -29,7 +32,9 @@ RESERVED_TABLES: dict[str, str] = {
     "calibrated_weights": "the intraday calibration (layer weights that expire after hours)",
 }
 # Long walk-forward work over all history: its own job and schedule, never the daily cycle's.
-RESEARCH = dg.AssetSelection.assets(run_forecast_backtest, confidence_calibration)
+RESEARCH = dg.AssetSelection.assets(
+    FORECAST_BACKTEST, FORECAST_BACKTEST_PREDICTIONS, CONFIDENCE_CALIBRATION
+)
 
 
 def build_definitions(
@@ -61,10 +66,10 @@ def build_definitions(
         assets=[
             ingest,
             features,
-            forecast_models,
+            build_forecast_models_asset(partitions),
             forecasts,
             run_forecast_backtest,
-            confidence_calibration,
+            build_confidence_calibration_asset(partitions),
         ],
         jobs=[daily_cycle, research],
         sensors=[build_new_bars_sensor(ingest, partitions, excluded=RESEARCH)],

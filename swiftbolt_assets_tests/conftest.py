@@ -108,12 +108,14 @@ def materialize_range(
     start_key: str,
     end_key: str,
     job_name: str = DAILY_CYCLE_JOB,
+    run_config: dict[str, object] | None = None,
 ) -> dg.ExecuteInProcessResult:
     """One run of ``job_name`` (default: the daily cycle) over the rectangle
     ``start_key..end_key`` (``date|symbol`` keys)."""
     job = defs.resolve_job_def(job_name)
     return job.execute_in_process(
         instance=instance,
+        run_config=run_config,
         tags={
             "dagster/asset_partition_range_start": start_key,
             "dagster/asset_partition_range_end": end_key,

@@ -63,7 +63,7 @@ from swiftbolt_assets.forecasting.store import (
     write_forecasts,
 )
 from swiftbolt_assets.forecasting.synthesizer import resolve_weights
-from swiftbolt_assets.partitions import PartitionSlice
+from swiftbolt_assets.partitions import DATE_DIMENSION, PartitionSlice
 from swiftbolt_assets.settings import load_settings
 from swiftbolt_assets.warehouse.resources import WarehouseResource
 
@@ -126,143 +126,158 @@ def _markdown(rows: list[dict[str, Any]], columns: list[str]) -> dg.MetadataValu
     return dg.MetadataValue.md(metrics.markdown_table(rows, columns) if rows else "(none)")
 
 
-@dg.asset(
-    name="forecast_models",
-    group_name=GROUP,
-    deps=[FEATURES],
-    check_specs=[
-        dg.AssetCheckSpec(
-            MODELS_PROMOTED,
-            asset=FORECAST_MODELS,
-            description="Every version trained in the run passed the out-of-sample gate "
-            "(Brier better than the majority class, skill vs climatology above the floor). "
-            "A rejected version is kept in the registry unpromoted; the previous one serves.",
-        )
-    ],
-    description="Pooled LightGBM + random-forest ensembles per horizon, trained walk-forward "
-    "on a cadence with purge and embargo; every version in model_registry with its features, "
-    "hyper-parameters, out-of-sample metrics and artifact.",
-    metadata={"warehouse_tables": "model_registry"},
-    kinds={"postgres", "lightgbm"},
-)
-def forecast_models(
-    context: dg.AssetExecutionContext,
-    config: ForecastModelsConfig,
-    warehouse: WarehouseResource,
-) -> dg.MaterializeResult:  # type: ignore[type-arg]
-    settings = load_settings()
-    engine = warehouse.engine()
-    last = last_daily_session(engine)
-    if last is None:
-        context.log.warning("no daily bars in the warehouse: nothing to train")
-        return dg.MaterializeResult(
-            metadata={"trained": 0}, check_results=[_promoted_check([], [])]
-        )
-    sessions = _calendar(settings.exchange, last)
-    cutoffs = period_cutoffs(sessions, settings.partition_start, last, config.cadence_months)
-    existing = {(e.horizon, e.trained_through) for e in registry_entries(engine)}
-    due = [(c, h) for c in cutoffs for h in config.horizons if (h, c) not in existing]
-    context.log.info(
-        f"cadence {config.cadence_months} month(s): cutoffs {[str(c) for c in cutoffs]}, "
-        f"{len(due)} (cutoff, horizon) version(s) due"
+def _go_live(partitions_def: dg.MultiPartitionsDefinition) -> date:
+    """The first trading-day partition (go-live)."""
+    time_def = partitions_def.get_partitions_def_for_dimension(DATE_DIMENSION)
+    assert isinstance(time_def, dg.TimeWindowPartitionsDefinition)
+    return time_def.start.date()
+
+
+def build_forecast_models_asset(
+    partitions_def: dg.MultiPartitionsDefinition,
+) -> dg.AssetsDefinition:
+    """``forecast_models``: cutoffs from the go-live partition's cadence period on."""
+    go_live = _go_live(partitions_def)
+
+    @dg.asset(
+        name="forecast_models",
+        group_name=GROUP,
+        deps=[FEATURES],
+        check_specs=[
+            dg.AssetCheckSpec(
+                MODELS_PROMOTED,
+                asset=FORECAST_MODELS,
+                description="Every version trained in the run passed the out-of-sample gate "
+                "(Brier better than the majority class, skill vs climatology above the floor). "
+                "A rejected version is kept in the registry unpromoted; the previous one serves.",
+            )
+        ],
+        description="Pooled LightGBM + random-forest ensembles per horizon, trained walk-forward "
+        "on a cadence with purge and embargo; every version in model_registry with its features, "
+        "hyper-parameters, out-of-sample metrics and artifact.",
+        metadata={"warehouse_tables": "model_registry"},
+        kinds={"postgres", "lightgbm"},
     )
-    trained: list[dict[str, Any]] = []
-    skipped: list[dict[str, Any]] = []
-    read_s = 0.0
-    if due:
-        started = time.perf_counter()
-        frame = training_frame(engine, settings.exchange, max(c for c, _ in due))
-        read_s = time.perf_counter() - started
-        context.log.info(f"read and labelled {frame.height} d1 rows in {read_s:.1f}s")
-        params = TrainingParams(
-            lgbm_rounds=config.lgbm_rounds,
-            rf_trees=config.rf_trees,
-            min_child_samples=config.min_child_samples,
-            validation_sessions=config.validation_sessions,
-            stride=config.stride,
+    def forecast_models(
+        context: dg.AssetExecutionContext,
+        config: ForecastModelsConfig,
+        warehouse: WarehouseResource,
+    ) -> dg.MaterializeResult:  # type: ignore[type-arg]
+        settings = load_settings()
+        engine = warehouse.engine()
+        last = last_daily_session(engine)
+        if last is None:
+            context.log.warning("no daily bars in the warehouse: nothing to train")
+            return dg.MaterializeResult(
+                metadata={"trained": 0}, check_results=[_promoted_check([], [])]
+            )
+        sessions = _calendar(settings.exchange, last)
+        cutoffs = period_cutoffs(sessions, go_live, last, config.cadence_months)
+        existing = {(e.horizon, e.trained_through) for e in registry_entries(engine)}
+        due = [(c, h) for c in cutoffs for h in config.horizons if (h, c) not in existing]
+        context.log.info(
+            f"cadence {config.cadence_months} month(s): cutoffs {[str(c) for c in cutoffs]}, "
+            f"{len(due)} (cutoff, horizon) version(s) due"
         )
-        rows = []
-        for cutoff, horizon in due:
-            began = time.perf_counter()
-            split = walk_forward_split(frame, horizon, cutoff, params)
-            labels_seen = split.train.get_column(f"label_{horizon}").n_unique()
-            if (
-                split.train.height < MIN_TRAIN_ROWS
-                or split.validation.height < MIN_VALIDATION_ROWS
-                or labels_seen < 3
-            ):
-                reason = (
-                    f"too little labelled history before {cutoff}: {split.train.height} "
-                    f"training rows (need {MIN_TRAIN_ROWS}), {split.validation.height} "
-                    f"validation rows (need {MIN_VALIDATION_ROWS}), {labels_seen} classes"
+        trained: list[dict[str, Any]] = []
+        skipped: list[dict[str, Any]] = []
+        read_s = 0.0
+        if due:
+            started = time.perf_counter()
+            frame = training_frame(engine, settings.exchange, max(c for c, _ in due))
+            read_s = time.perf_counter() - started
+            context.log.info(f"read and labelled {frame.height} d1 rows in {read_s:.1f}s")
+            params = TrainingParams(
+                lgbm_rounds=config.lgbm_rounds,
+                rf_trees=config.rf_trees,
+                min_child_samples=config.min_child_samples,
+                validation_sessions=config.validation_sessions,
+                stride=config.stride,
+            )
+            rows = []
+            for cutoff, horizon in due:
+                began = time.perf_counter()
+                split = walk_forward_split(frame, horizon, cutoff, params)
+                labels_seen = split.train.get_column(f"label_{horizon}").n_unique()
+                if (
+                    split.train.height < MIN_TRAIN_ROWS
+                    or split.validation.height < MIN_VALIDATION_ROWS
+                    or labels_seen < 3
+                ):
+                    reason = (
+                        f"too little labelled history before {cutoff}: {split.train.height} "
+                        f"training rows (need {MIN_TRAIN_ROWS}), {split.validation.height} "
+                        f"validation rows (need {MIN_VALIDATION_ROWS}), {labels_seen} classes"
+                    )
+                    context.log.warning(f"{horizon} cutoff {cutoff}: not trained: {reason}")
+                    skipped.append({"horizon": horizon, "cutoff": str(cutoff), "reason": reason})
+                    continue
+                result = fit_horizon(split, horizon, HORIZONS[horizon], cutoff, params)
+                rejection = promotion_decision(result.validation_metrics, config.max_skill_loss)
+                artifact = result.model.to_json()
+                digest = artifact_digest(artifact)
+                seconds = time.perf_counter() - began
+                scores = result.validation_metrics
+                rows.append(
+                    {
+                        "version_id": f"{horizon}-{cutoff:%Y%m%d}-{digest[:10]}",
+                        "horizon": horizon,
+                        "horizon_days": HORIZONS[horizon],
+                        "trained_through": cutoff,
+                        "feature_list": result.model.features,
+                        "hyperparameters": result.model.params,
+                        "lgbm_weight": result.model.lgbm_weight,
+                        "oos_metrics": scores,
+                        "n_train": result.n_train,
+                        "n_validation": result.n_validation,
+                        "promoted": rejection is None,
+                        "rejection_reason": rejection,
+                        "train_seconds": round(seconds, 3),
+                        "artifact": artifact,
+                        "artifact_sha256": digest,
+                        "run_id": context.run.run_id,
+                    }
                 )
-                context.log.warning(f"{horizon} cutoff {cutoff}: not trained: {reason}")
-                skipped.append({"horizon": horizon, "cutoff": str(cutoff), "reason": reason})
-                continue
-            result = fit_horizon(split, horizon, HORIZONS[horizon], cutoff, params)
-            rejection = promotion_decision(result.validation_metrics, config.max_skill_loss)
-            artifact = result.model.to_json()
-            digest = artifact_digest(artifact)
-            seconds = time.perf_counter() - began
-            scores = result.validation_metrics
-            rows.append(
-                {
-                    "version_id": f"{horizon}-{cutoff:%Y%m%d}-{digest[:10]}",
-                    "horizon": horizon,
-                    "horizon_days": HORIZONS[horizon],
-                    "trained_through": cutoff,
-                    "feature_list": result.model.features,
-                    "hyperparameters": result.model.params,
-                    "lgbm_weight": result.model.lgbm_weight,
-                    "oos_metrics": scores,
-                    "n_train": result.n_train,
-                    "n_validation": result.n_validation,
-                    "promoted": rejection is None,
-                    "rejection_reason": rejection,
-                    "train_seconds": round(seconds, 3),
-                    "artifact": artifact,
-                    "artifact_sha256": digest,
-                    "run_id": context.run.run_id,
-                }
-            )
-            verdict = "promoted" if rejection is None else f"NOT promoted: {rejection}"
-            context.log.info(
-                f"{horizon} cutoff {cutoff}: {result.n_train} train / {result.n_validation} "
-                f"validation rows, blend {result.model.lgbm_weight:.1f} LightGBM, Brier "
-                f"{scores['ensemble']['brier']:.4f} vs climatology "
-                f"{scores['climatology']['brier']:.4f}, {seconds:.1f}s: {verdict}"
-            )
-            trained.append(
-                {
-                    "version_id": rows[-1]["version_id"],
-                    "cutoff": str(cutoff),
-                    "n_train": result.n_train,
-                    "lgbm_weight": result.model.lgbm_weight,
-                    "brier": scores["ensemble"]["brier"],
-                    "climatology_brier": scores["climatology"]["brier"],
-                    "brier_skill_score": scores["ensemble"]["brier_skill_score"],
-                    "balanced_accuracy": scores["ensemble"]["balanced_accuracy"],
-                    "promoted": "yes" if rejection is None else f"no: {rejection}",
-                    "seconds": round(seconds, 1),
-                }
-            )
-        insert_registry_rows(engine, rows)
-    serving = {
-        e.horizon: e.version_id for e in registry_entries(engine) if e.promoted
-    }  # latest promoted per horizon (entries are ordered by cutoff)
-    columns = ["version_id", "cutoff", "n_train", "lgbm_weight", "brier", "climatology_brier"]
-    columns += ["brier_skill_score", "balanced_accuracy", "promoted", "seconds"]
-    return dg.MaterializeResult(
-        metadata={
-            "trained": len(trained),
-            "versions": _markdown(trained, columns),
-            "not_trained": dg.MetadataValue.json(skipped),
-            "serving_latest": dg.MetadataValue.json(serving),
-            "read_seconds": round(read_s, 3),
-            "train_seconds": round(sum(float(t["seconds"]) for t in trained), 1),
-        },
-        check_results=[_promoted_check(trained, skipped)],
-    )
+                verdict = "promoted" if rejection is None else f"NOT promoted: {rejection}"
+                context.log.info(
+                    f"{horizon} cutoff {cutoff}: {result.n_train} train / {result.n_validation} "
+                    f"validation rows, blend {result.model.lgbm_weight:.1f} LightGBM, Brier "
+                    f"{scores['ensemble']['brier']:.4f} vs climatology "
+                    f"{scores['climatology']['brier']:.4f}, {seconds:.1f}s: {verdict}"
+                )
+                trained.append(
+                    {
+                        "version_id": rows[-1]["version_id"],
+                        "cutoff": str(cutoff),
+                        "n_train": result.n_train,
+                        "lgbm_weight": result.model.lgbm_weight,
+                        "brier": scores["ensemble"]["brier"],
+                        "climatology_brier": scores["climatology"]["brier"],
+                        "brier_skill_score": scores["ensemble"]["brier_skill_score"],
+                        "balanced_accuracy": scores["ensemble"]["balanced_accuracy"],
+                        "promoted": "yes" if rejection is None else f"no: {rejection}",
+                        "seconds": round(seconds, 1),
+                    }
+                )
+            insert_registry_rows(engine, rows)
+        serving = {
+            e.horizon: e.version_id for e in registry_entries(engine) if e.promoted
+        }  # latest promoted per horizon (entries are ordered by cutoff)
+        columns = ["version_id", "cutoff", "n_train", "lgbm_weight", "brier", "climatology_brier"]
+        columns += ["brier_skill_score", "balanced_accuracy", "promoted", "seconds"]
+        return dg.MaterializeResult(
+            metadata={
+                "trained": len(trained),
+                "versions": _markdown(trained, columns),
+                "not_trained": dg.MetadataValue.json(skipped),
+                "serving_latest": dg.MetadataValue.json(serving),
+                "read_seconds": round(read_s, 3),
+                "train_seconds": round(sum(float(t["seconds"]) for t in trained), 1),
+            },
+            check_results=[_promoted_check(trained, skipped)],
+        )
+
+    return forecast_models
 
 
 def _promoted_check(
@@ -558,102 +573,110 @@ def run_forecast_backtest(
     )
 
 
-@dg.asset(
-    name="confidence_calibration",
-    group_name=GROUP,
-    deps=[FORECAST_BACKTEST_PREDICTIONS],
-    description="Per horizon and cadence cutoff, an isotonic map from raw confidence to the "
-    "observed hit rate, fitted on out-of-sample predictions whose outcome was known by the "
-    "cutoff (the walk-forward backtest's until live evaluations exist).",
-    metadata={"warehouse_tables": "confidence_calibration"},
-    kinds={"postgres", "scikit-learn"},
-)
-def confidence_calibration(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource
-) -> dg.MaterializeResult:  # type: ignore[type-arg]
-    settings = load_settings()
-    engine = warehouse.engine()
-    with engine.connect() as conn:
-        predictions = pl.read_database(
-            "SELECT horizon, as_of_date, label_end_date, p_bearish, p_neutral, p_bullish, "
-            "realized_label FROM forecast_backtest_predictions",
-            conn,
-            schema_overrides={"as_of_date": pl.Date, "label_end_date": pl.Date},
+def build_confidence_calibration_asset(
+    partitions_def: dg.MultiPartitionsDefinition,
+) -> dg.AssetsDefinition:
+    """``confidence_calibration``: versions from the go-live partition's cadence period on."""
+    go_live = _go_live(partitions_def)
+
+    @dg.asset(
+        name="confidence_calibration",
+        group_name=GROUP,
+        deps=[FORECAST_BACKTEST_PREDICTIONS],
+        description="Per horizon and cadence cutoff, an isotonic map from raw confidence to the "
+        "observed hit rate, fitted on out-of-sample predictions whose outcome was known by the "
+        "cutoff (the walk-forward backtest's until live evaluations exist).",
+        metadata={"warehouse_tables": "confidence_calibration"},
+        kinds={"postgres", "scikit-learn"},
+    )
+    def confidence_calibration(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:  # type: ignore[type-arg]
+        settings = load_settings()
+        engine = warehouse.engine()
+        with engine.connect() as conn:
+            predictions = pl.read_database(
+                "SELECT horizon, as_of_date, label_end_date, p_bearish, p_neutral, p_bullish, "
+                "realized_label FROM forecast_backtest_predictions",
+                conn,
+                schema_overrides={"as_of_date": pl.Date, "label_end_date": pl.Date},
+            )
+        if predictions.is_empty():
+            context.log.warning("no backtest predictions yet: nothing to calibrate")
+            return dg.MaterializeResult(metadata={"versions": 0})
+        last = predictions.get_column("label_end_date").max()
+        assert isinstance(last, date)
+        sessions = _calendar(settings.exchange, last)
+        cutoffs = period_cutoffs(sessions, go_live, last, 1)
+        probs = predictions.select("p_bearish", "p_neutral", "p_bullish").to_numpy()
+        truth = predictions.get_column("realized_label").replace_strict(
+            ["bearish", "neutral", "bullish"], [0, 1, 2], return_dtype=pl.Int64
         )
-    if predictions.is_empty():
-        context.log.warning("no backtest predictions yet: nothing to calibrate")
-        return dg.MaterializeResult(metadata={"versions": 0})
-    last = predictions.get_column("label_end_date").max()
-    assert isinstance(last, date)
-    sessions = _calendar(settings.exchange, last)
-    cutoffs = period_cutoffs(sessions, settings.partition_start, last, 1)
-    probs = predictions.select("p_bearish", "p_neutral", "p_bullish").to_numpy()
-    truth = predictions.get_column("realized_label").replace_strict(
-        ["bearish", "neutral", "bullish"], [0, 1, 2], return_dtype=pl.Int64
-    )
-    predictions = predictions.with_columns(
-        pl.Series("confidence", probs.max(axis=1)),
-        pl.Series("correct", (probs.argmax(axis=1) == truth.to_numpy()).astype(np.float64)),
-    )
-    rows: list[dict[str, Any]] = []
-    for horizon in HORIZONS:
-        subset = predictions.filter(pl.col("horizon") == horizon)
-        for cutoff in cutoffs:
-            known = subset.filter(pl.col("label_end_date") <= cutoff)
-            fit = fit_with_holdout(
-                known.get_column("confidence").to_numpy(),
-                known.get_column("correct").to_numpy(),
-                known.get_column("as_of_date").to_numpy(),
-            )
-            if fit is None:
-                context.log.warning(
-                    f"{horizon} cutoff {cutoff}: {known.height} outcomes, too few to calibrate"
+        predictions = predictions.with_columns(
+            pl.Series("confidence", probs.max(axis=1)),
+            pl.Series("correct", (probs.argmax(axis=1) == truth.to_numpy()).astype(np.float64)),
+        )
+        rows: list[dict[str, Any]] = []
+        for horizon in HORIZONS:
+            subset = predictions.filter(pl.col("horizon") == horizon)
+            for cutoff in cutoffs:
+                known = subset.filter(pl.col("label_end_date") <= cutoff)
+                fit = fit_with_holdout(
+                    known.get_column("confidence").to_numpy(),
+                    known.get_column("correct").to_numpy(),
+                    known.get_column("as_of_date").to_numpy(),
                 )
-                continue
-            rows.append(
-                {
-                    "version_id": f"{horizon}-{cutoff:%Y%m%d}-backtest-isotonic",
-                    "horizon": horizon,
-                    "fitted_through": cutoff,
-                    "method": "isotonic",
-                    "source": "backtest",
-                    "n_samples": fit.n_samples,
-                    "n_holdout": fit.n_holdout,
-                    "ece_before": fit.ece_before,
-                    "ece_after": fit.ece_after,
-                    "x": list(fit.mapping.x),
-                    "y": list(fit.mapping.y),
-                }
-            )
-    frame = pl.DataFrame(
-        rows,
-        schema={
-            "version_id": pl.String,
-            "horizon": pl.String,
-            "fitted_through": pl.Date,
-            "method": pl.String,
-            "source": pl.String,
-            "n_samples": pl.Int32,
-            "n_holdout": pl.Int32,
-            "ece_before": pl.Float64,
-            "ece_after": pl.Float64,
-            "x": pl.List(pl.Float64),
-            "y": pl.List(pl.Float64),
-        },
-    )
-    written = replace_table(engine, "confidence_calibration", frame, context.run.run_id)
-    summary = [
-        {k: r[k] for k in ("horizon", "fitted_through", "n_samples", "ece_before", "ece_after")}
-        for r in rows
-    ]
-    context.log.info(f"{written} calibration versions for cutoffs {[str(c) for c in cutoffs]}")
-    return dg.MaterializeResult(
-        metadata={
-            "versions": written,
-            "holdout_ece": _markdown(
-                summary, ["horizon", "fitted_through", "n_samples", "ece_before", "ece_after"]
-            ),
-            "cutoffs": dg.MetadataValue.json([str(c) for c in cutoffs]),
-            "detail": dg.MetadataValue.json(json.loads(json.dumps(summary, default=str))),
-        }
-    )
+                if fit is None:
+                    context.log.warning(
+                        f"{horizon} cutoff {cutoff}: {known.height} outcomes, too few to calibrate"
+                    )
+                    continue
+                rows.append(
+                    {
+                        "version_id": f"{horizon}-{cutoff:%Y%m%d}-backtest-isotonic",
+                        "horizon": horizon,
+                        "fitted_through": cutoff,
+                        "method": "isotonic",
+                        "source": "backtest",
+                        "n_samples": fit.n_samples,
+                        "n_holdout": fit.n_holdout,
+                        "ece_before": fit.ece_before,
+                        "ece_after": fit.ece_after,
+                        "x": list(fit.mapping.x),
+                        "y": list(fit.mapping.y),
+                    }
+                )
+        frame = pl.DataFrame(
+            rows,
+            schema={
+                "version_id": pl.String,
+                "horizon": pl.String,
+                "fitted_through": pl.Date,
+                "method": pl.String,
+                "source": pl.String,
+                "n_samples": pl.Int32,
+                "n_holdout": pl.Int32,
+                "ece_before": pl.Float64,
+                "ece_after": pl.Float64,
+                "x": pl.List(pl.Float64),
+                "y": pl.List(pl.Float64),
+            },
+        )
+        written = replace_table(engine, "confidence_calibration", frame, context.run.run_id)
+        summary = [
+            {k: r[k] for k in ("horizon", "fitted_through", "n_samples", "ece_before", "ece_after")}
+            for r in rows
+        ]
+        context.log.info(f"{written} calibration versions for cutoffs {[str(c) for c in cutoffs]}")
+        return dg.MaterializeResult(
+            metadata={
+                "versions": written,
+                "holdout_ece": _markdown(
+                    summary, ["horizon", "fitted_through", "n_samples", "ece_before", "ece_after"]
+                ),
+                "cutoffs": dg.MetadataValue.json([str(c) for c in cutoffs]),
+                "detail": dg.MetadataValue.json(json.loads(json.dumps(summary, default=str))),
+            }
+        )
+
+    return confidence_calibration

@@ -185,6 +185,9 @@ def sr_bucket(rows: pl.DataFrame) -> list[str]:
     """Bucket of the close's position between nearest support (0) and resistance (1)."""
     below, above = pl.col("support_distance_atr"), pl.col("resistance_distance_atr")
     position = below / (below + above)
+    bucket: pl.Expr = pl.lit(f"q{len(SR_EDGES)}")
+    for i, edge in reversed(list(enumerate(SR_EDGES))):
+        bucket = pl.when(position < edge).then(pl.lit(f"q{i}")).otherwise(bucket)
     keys = rows.select(
         pl.when(below.is_null() & above.is_null())
         .then(pl.lit("none"))
@@ -192,11 +195,9 @@ def sr_bucket(rows: pl.DataFrame) -> list[str]:
         .then(pl.lit("no_support"))
         .when(above.is_null())
         .then(pl.lit("no_resistance"))
-        .otherwise(
-            position.cut(list(SR_EDGES), labels=[f"q{i}" for i in range(len(SR_EDGES) + 1)])
-            .cast(pl.String)
-            .fill_null("none")
-        )
+        .when(position.is_nan())
+        .then(pl.lit("none"))
+        .otherwise(bucket)
     ).to_series()
     return keys.to_list()
 
