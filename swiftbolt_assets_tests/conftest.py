@@ -107,6 +107,7 @@ def materialize_range(
     instance: dg.DagsterInstance,
     start_key: str,
     end_key: str,
+    *,
     job_name: str = DAILY_CYCLE_JOB,
     run_config: dict[str, object] | None = None,
 ) -> dg.ExecuteInProcessResult:

@@ -188,6 +188,7 @@ def test_forecast_rows_trace_to_model_weights_and_features(
 def insert_weights(
     engine: sa.Engine,
     table: str,
+    *,
     symbol: str,
     version: str,
     valid_from: datetime,
@@ -234,30 +235,30 @@ def test_weights_by_precedence_change_the_forecast_and_expired_rows_never_count(
     insert_weights(
         engine,
         "symbol_model_weights",
-        symbols[0],
-        "sym-v1",
-        close - timedelta(hours=20),
-        close + timedelta(hours=20),
-        (1.0, 0.0, 0.0),
+        symbol=symbols[0],
+        version="sym-v1",
+        valid_from=close - timedelta(hours=20),
+        until=close + timedelta(hours=20),
+        weights=(1.0, 0.0, 0.0),
     )
     # an expired calibrated row (ended one minute before the close) and one not yet valid
     insert_weights(
         engine,
         "calibrated_weights",
-        symbols[0],
-        "cal-expired",
-        close - timedelta(hours=4),
-        close - timedelta(minutes=1),
-        (0.0, 1.0, 0.0),
+        symbol=symbols[0],
+        version="cal-expired",
+        valid_from=close - timedelta(hours=4),
+        until=close - timedelta(minutes=1),
+        weights=(0.0, 1.0, 0.0),
     )
     insert_weights(
         engine,
         "calibrated_weights",
-        symbols[0],
-        "cal-future",
-        close + timedelta(minutes=1),
-        close + timedelta(hours=4),
-        (0.0, 1.0, 0.0),
+        symbol=symbols[0],
+        version="cal-future",
+        valid_from=close + timedelta(minutes=1),
+        until=close + timedelta(hours=4),
+        weights=(0.0, 1.0, 0.0),
     )
     assert run(defs, instance, symbols, day, day).success
     by_symbol = forecasts(engine, where)
@@ -272,11 +273,11 @@ def test_weights_by_precedence_change_the_forecast_and_expired_rows_never_count(
     insert_weights(
         engine,
         "calibrated_weights",
-        symbols[0],
-        "cal-v1",
-        close - timedelta(hours=2),
-        close + timedelta(hours=2),
-        (0.0, 1.0, 0.0),
+        symbol=symbols[0],
+        version="cal-v1",
+        valid_from=close - timedelta(hours=2),
+        until=close + timedelta(hours=2),
+        weights=(0.0, 1.0, 0.0),
     )
     assert run(defs, instance, symbols, day, day).success
     row = forecasts(engine, where).row(0, named=True)
