@@ -153,6 +153,82 @@ def one_ingest(drop_dir: Path) -> dict[str, Any]:
     }
 
 
+def one_forecast_stage(stage: str, drop_dir: Path) -> dict[str, Any]:
+    """One forecasting stage in this process, on the warehouse the ingest child filled.
+
+    ``models``: ``forecast_models`` (one retrain of the 8 horizons for the go-live cutoff);
+    ``forecast``: ``ml_forecasts_daily`` for the files' last day, all symbols;
+    ``research``: the walk-forward backtest and the confidence calibration.
+    """
+    import dagster as dg
+
+    from swiftbolt_assets.cli import prepare_dagster_env
+    from swiftbolt_assets.definitions import DAILY_CYCLE_JOB, RESEARCH_JOB, build_definitions
+    from swiftbolt_assets.ingestion.resources import DropFolderResource
+    from swiftbolt_assets.settings import load_settings
+    from swiftbolt_assets.warehouse.database import resolve_urls
+    from swiftbolt_assets.warehouse.resources import WarehouseResource
+
+    settings = load_settings()
+    urls = resolve_urls(settings)
+    prepare_dagster_env(settings, urls)
+    defs = build_definitions(
+        settings,
+        resources={
+            "warehouse": WarehouseResource(database_url=urls.warehouse),
+            "drop_folder": DropFolderResource(path=str(drop_dir)),
+        },
+    )
+    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    symbols = sorted({f.symbol for f in DropFolderResource(path=str(drop_dir)).files()})
+    selections = {
+        "models": ["forecast_models"],
+        "forecast": ["ml_forecasts_daily", "ml_forecast_skips"],
+        "research": [
+            "forecast_backtest",
+            "forecast_backtest_predictions",
+            "confidence_calibration",
+        ],
+    }
+    job = defs.resolve_job_def(RESEARCH_JOB if stage == "research" else DAILY_CYCLE_JOB)
+    tags = (
+        {
+            "dagster/asset_partition_range_start": f"{NEXT_DAY}|{symbols[0]}",
+            "dagster/asset_partition_range_end": f"{NEXT_DAY}|{symbols[-1]}",
+        }
+        if stage == "forecast"
+        else {}
+    )
+    with dg.DagsterInstance.get() as instance:
+        started = time.perf_counter()
+        result = job.execute_in_process(
+            instance=instance,
+            tags=tags,
+            run_config=quiet,
+            asset_selection=[dg.AssetKey(k) for k in selections[stage]],
+        )
+        wall = time.perf_counter() - started
+    assert result.success
+    metadata: dict[str, Any] = {}
+    nodes = {"models": "forecast_models", "forecast": "forecast_daily"}
+    names = (
+        [nodes[stage]] if stage in nodes else ["run_forecast_backtest", "confidence_calibration"]
+    )
+    for node in names:
+        for materialization in result.asset_materializations_for_node(node):
+            metadata[materialization.asset_key.to_user_string()] = {
+                k: v.value
+                for k, v in materialization.metadata.items()
+                if k != "reliability_diagram"
+            }
+    return {
+        "stage": stage,
+        "wall_s": wall,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "metadata": metadata,
+    }
+
+
 def sensor_ticks(drop_root: Path) -> dict[str, Any]:
     """new_ohlc_bars_sensor over the 504 files: first tick, unchanged tick, one file changed."""
     import dataclasses
@@ -268,13 +344,95 @@ def talib_ratio() -> dict[str, Any]:
     }
 
 
+def forecasting_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Medians of the forecasting stages (the backtest: every run that had one)."""
+
+    def stage(name: str) -> list[dict[str, Any]]:
+        return [r[name] for r in runs if name in r]
+
+    def med(values: list[float]) -> float:
+        return round(statistics.median(values), 2)
+
+    models = stage("models")
+    forecast = stage("forecast")
+    research = stage("research")
+    trained = [m["metadata"]["forecast_models"] for m in models]
+    written = [f["metadata"]["ml_forecasts_daily"] for f in forecast]
+    summary: dict[str, Any] = {
+        "models_wall_s_median": med([m["wall_s"] for m in models]),
+        "models_wall_s_all": [round(m["wall_s"], 1) for m in models],
+        "models_read_s_median": med([float(t["read_seconds"]) for t in trained]),
+        "models_train_s_median": med([float(t["train_seconds"]) for t in trained]),
+        "models_trained": trained[0]["trained"],
+        "models_versions_md": trained[0]["versions"],
+        "models_peak_rss_mib_median": round(med([m["peak_rss_mib"] for m in models])),
+        "forecast_wall_s_median": med([f["wall_s"] for f in forecast]),
+        "forecast_wall_s_all": [round(f["wall_s"], 2) for f in forecast],
+        "forecast_rows": written[0]["dagster/row_count"],
+        "forecast_compute_s_median": med([float(w["compute_seconds"]) for w in written]),
+        "forecast_write_s_median": med([float(w["write_seconds"]) for w in written]),
+        "forecast_peak_rss_mib_median": round(med([f["peak_rss_mib"] for f in forecast])),
+        "forecast_skips": forecast[0]["metadata"]["ml_forecast_skips"],
+    }
+    if research:
+        backtest = research[-1]["metadata"]["forecast_backtest"]
+        summary |= {
+            "research_repeat": len(research),
+            "research_wall_s_all": [round(r["wall_s"], 1) for r in research],
+            "research_wall_s_median": med([r["wall_s"] for r in research]),
+            "research_peak_rss_mib_max": round(max(r["peak_rss_mib"] for r in research)),
+            "backtest_period": backtest["period"],
+            "backtest_metrics_md": backtest["metrics"],
+            "backtest_fits": backtest["fits"],
+            "calibration": research[-1]["metadata"]["confidence_calibration"]["holdout_ece"],
+        }
+    return summary
+
+
+def forecasting_text(summary: dict[str, Any]) -> str:
+    lines = [
+        f"forecast_models: one retrain of {summary['models_trained']} horizon models on all "
+        f"symbols in {summary['models_wall_s_median']} s (runs {summary['models_wall_s_all']}; "
+        f"target <= 600 s): read + label {summary['models_read_s_median']} s, train "
+        f"{summary['models_train_s_median']} s, peak RSS {summary['models_peak_rss_mib_median']} "
+        "MiB (target < 8 GiB)",
+        summary["models_versions_md"],
+        f"ml_forecasts_daily: {summary['forecast_rows']} forecasts for one day in "
+        f"{summary['forecast_wall_s_median']} s for the Dagster run (runs "
+        f"{summary['forecast_wall_s_all']}; target <= 10 s): compute "
+        f"{summary['forecast_compute_s_median']} s, write {summary['forecast_write_s_median']} s,"
+        f" peak RSS {summary['forecast_peak_rss_mib_median']} MiB; skips "
+        f"{summary['forecast_skips']}",
+    ]
+    if "research_wall_s_median" in summary:
+        lines += [
+            f"forecast_backtest + confidence_calibration: {summary['research_wall_s_median']} s "
+            f"(runs {summary['research_wall_s_all']}; target <= 1800 s), peak RSS "
+            f"{summary['research_peak_rss_mib_max']} MiB; out of sample "
+            f"{summary['backtest_period']}",
+            summary["backtest_metrics_md"],
+            summary["calibration"],
+        ]
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--research-repeat",
+        type=int,
+        default=1,
+        help="backtest repetitions (about 20 min each on 2 cores)",
+    )
     parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--stage", default="ingest", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(one_ingest(args.one)))
+        if args.stage == "ingest":
+            print(json.dumps(one_ingest(args.one)))
+        else:
+            print(json.dumps(one_forecast_stage(args.stage, args.one), default=str))
         return 0
     if not SP500.is_dir():
         print(f"benchmark data not found: {SP500} (the benchmarks read ../shared/data)")
@@ -302,23 +460,44 @@ def main() -> int:
                 )
             else:
                 env["SWIFTBOLT_HOME"] = str(Path(tmp) / f"state{i}")
-            done = subprocess.run(
-                [sys.executable, "-m", "benchmarks.bench", "--one", str(drop.parent)],
-                cwd=PROJECT_ROOT,
-                env=env,
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            if done.returncode != 0:
-                print(done.stdout, done.stderr, file=sys.stderr)
-                return 1
-            run = json.loads(done.stdout.strip().splitlines()[-1])
+            stages = ["ingest", "models", "forecast"]
+            stages += ["research"] if i < args.research_repeat else []
+            run: dict[str, Any] = {}
+            for stage in stages:
+                done = subprocess.run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "benchmarks.bench",
+                        "--one",
+                        str(drop.parent),
+                        "--stage",
+                        stage,
+                    ],
+                    cwd=PROJECT_ROOT,
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                )
+                if done.returncode != 0:
+                    print(done.stdout, done.stderr, file=sys.stderr)
+                    return 1
+                measured = json.loads(done.stdout.strip().splitlines()[-1])
+                if stage == "ingest":
+                    run |= measured
+                    print(
+                        f"  run {i + 1}: ingest {run['wall_s']:.1f} s wall, "
+                        f"{run['bars'] / run['wall_s']:,.0f} bars/s, peak RSS "
+                        f"{run['peak_rss_mib']:,.0f} MiB"
+                    )
+                else:
+                    run[stage] = measured
+                    print(
+                        f"  run {i + 1}: {stage} {measured['wall_s']:.1f} s wall, peak RSS "
+                        f"{measured['peak_rss_mib']:,.0f} MiB"
+                    )
             runs.append(run)
-            print(
-                f"  run {i + 1}: {run['wall_s']:.1f} s wall, {run['bars'] / run['wall_s']:,.0f} "
-                f"bars/s, peak RSS {run['peak_rss_mib']:,.0f} MiB"
-            )
         sensor = sensor_ticks(drop.parent)
 
     def median(key: str) -> float:
@@ -348,6 +527,7 @@ def main() -> int:
         "features_incremental_rows": runs[0]["features_incremental_rows"],
         "features_incremental_bars_read": runs[0]["features_incremental_bars_read"],
         "features_incremental_compute_s_median": round(median("features_incremental_compute_s"), 2),
+        "forecasting": forecasting_summary(runs),
         "talib": talib_ratio(),
         "sensor": sensor,
         "target_s": 60,
@@ -387,7 +567,8 @@ def main() -> int:
         f"  machine: {summary['machine']['cpu']}, {summary['machine']['cores']} cores, "
         f"{summary['machine']['memory_gib']} GiB; PostgreSQL {summary['postgres']}"
     )
-    print("BENCH_JSON " + json.dumps(summary, sort_keys=True))
+    print(forecasting_text(summary["forecasting"]))
+    print("BENCH_JSON " + json.dumps(summary, sort_keys=True, default=str))
     return 0
 
 
