@@ -51,13 +51,15 @@ def threshold_exprs(sigma: pl.Expr, horizon_days: int) -> tuple[pl.Expr, pl.Expr
 
 
 def classify(realized_return: pl.Expr, down: pl.Expr, up: pl.Expr) -> pl.Expr:
-    """The class index (0 bearish, 1 neutral, 2 bullish) of a simple return; null stays null."""
+    """The class index (0 bearish, 1 neutral, 2 bullish) of a simple return; null (and NaN,
+    which polars would rank above every number) stays null."""
+    value, low, high = (e.fill_nan(None) for e in (realized_return, down, up))
     return (
-        pl.when(realized_return.is_null() | down.is_null() | up.is_null())
+        pl.when(value.is_null() | low.is_null() | high.is_null())
         .then(None)
-        .when(realized_return > up)
+        .when(value > high)
         .then(pl.lit(BULLISH))
-        .when(realized_return < down)
+        .when(value < low)
         .then(pl.lit(BEARISH))
         .otherwise(pl.lit(NEUTRAL))
         .cast(pl.Int8)

@@ -238,8 +238,14 @@ def walk_forward_split(
     ``frame`` has ``session_index`` (the as-of date's position in the trading calendar),
     ``end_<horizon>``, ``end_index_<horizon>`` and ``label_<horizon>`` (see ``add_labels``).
     """
+    sigma = pl.col("sigma")
     known = frame.filter(
-        pl.col(f"label_{horizon}").is_not_null() & (pl.col(f"end_{horizon}") <= cutoff)
+        pl.col(f"label_{horizon}").is_not_null()
+        & (pl.col(f"end_{horizon}") <= cutoff)
+        # a zero or undefined volatility gives zero-width thresholds and infinite z: such a day
+        # gets no forecast, so it is no training example either
+        & sigma.is_finite()
+        & (sigma > 0)
     )
     if known.is_empty():
         return Split(known, known)
@@ -268,6 +274,7 @@ def _z_stats(rows: pl.DataFrame, horizon: str, days: int) -> tuple[list[float], 
     z = ((1.0 + pl.col(f"fwd_{horizon}")).log() / (pl.col("sigma") * math.sqrt(days))).alias("z")
     stats = (
         rows.select(pl.col(f"label_{horizon}").alias("label"), z)
+        .filter(pl.col("z").is_finite())
         .group_by("label")
         .agg(pl.col("z").mean().alias("mean"), pl.col("z").var().alias("var"))
         .sort("label")
