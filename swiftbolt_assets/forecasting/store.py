@@ -17,6 +17,7 @@ from swiftbolt_assets.forecasting.calibration import ConfidenceMap
 from swiftbolt_assets.forecasting.dataset import REGIME_CODES, SOURCE_COLUMNS
 from swiftbolt_assets.forecasting.models import HorizonModel
 from swiftbolt_assets.forecasting.synthesizer import WEIGHT_COLUMNS, WEIGHT_SCHEMA
+from swiftbolt_assets.settings import EXCHANGE_TIMEZONE
 from swiftbolt_assets.warehouse.slices import (
     copy_frame,
     delete_slice,
@@ -106,7 +107,10 @@ def read_forecast_inputs(engine: sa.Engine, pairs: Iterable[tuple[date, str]]) -
         "SELECT s.partition_date AS as_of_date, f.symbol, f.session_date, "
         f"{_EPOCH_US.format(c='f.ts')} AS ts_us, f.run_id AS features_run_id, "
         f"y.first_session, {_SELECT_SOURCE} FROM _run_slice s JOIN features f "
-        "ON f.symbol = s.symbol AND f.timeframe = 'd1' AND f.session_date = s.partition_date "
+        # a d1 row's ts is its session date 00:00 New York: keyed by the primary key this is an
+        # index lookup per pair (matching on session_date scanned all d1 rows: 1.6 s vs 12 ms)
+        "ON f.symbol = s.symbol AND f.timeframe = 'd1' "
+        "AND f.ts = (s.partition_date::timestamp AT TIME ZONE %(timezone)s) "
         "JOIN symbols y ON y.symbol = f.symbol"
     )
     schema = {
@@ -120,7 +124,7 @@ def read_forecast_inputs(engine: sa.Engine, pairs: Iterable[tuple[date, str]]) -
     }
     with engine.begin() as conn:
         stage_slice(conn, pairs)
-        frame = query_frame(conn, query, {}, schema)
+        frame = query_frame(conn, query, {"timezone": EXCHANGE_TIMEZONE}, schema)
     return _with_ts(frame, "ts")
 
 
