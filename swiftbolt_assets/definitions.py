@@ -10,8 +10,8 @@ from swiftbolt_assets.forecasting.assets import (
     FORECAST_BACKTEST,
     FORECAST_BACKTEST_PREDICTIONS,
     build_confidence_calibration_asset,
-    build_forecast_assets,
     build_forecast_models_asset,
+    build_ml_forecasts_asset,
     run_forecast_backtest,
 )
 from swiftbolt_assets.forecasting.schedules import build_research_schedule
@@ -49,7 +49,7 @@ def build_definitions(
     partitions = daily_symbol_partitions(settings)
     ingest = build_ingestion_assets(partitions)
     features = build_features_asset(partitions)
-    forecasts = build_forecast_assets(partitions)
+    forecasts = build_ml_forecasts_asset(partitions)
     daily_cycle = dg.define_asset_job(
         DAILY_CYCLE_JOB,
         selection=dg.AssetSelection.all() - RESEARCH,

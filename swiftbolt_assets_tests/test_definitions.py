@@ -28,7 +28,6 @@ def test_asset_keys_groups_and_partitions(defs: dg.Definitions) -> None:
             [
                 "forecast_models",
                 "ml_forecasts_daily",
-                "ml_forecast_skips",
                 "forecast_backtest",
                 "forecast_backtest_predictions",
                 "confidence_calibration",
@@ -92,7 +91,6 @@ def test_automation(defs: dg.Definitions) -> None:
         dg.AssetKey("features"),
         dg.AssetKey("forecast_models"),
         dg.AssetKey("ml_forecasts_daily"),
-        dg.AssetKey("ml_forecast_skips"),
     }
     schedule = defs.resolve_schedule_def("daily_cycle_schedule")
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
@@ -119,7 +117,7 @@ def test_every_warehouse_table_has_exactly_one_owning_asset(defs: dg.Definitions
         "ohlc_rejects": ["ohlc_rejects"],
         "model_registry": ["forecast_models"],
         "ml_forecasts_daily": ["ml_forecasts_daily"],
-        "ml_forecast_skips": ["ml_forecast_skips"],
+        "ml_forecast_skips": ["ml_forecasts_daily"],
         "forecast_backtest": ["forecast_backtest"],
         "forecast_backtest_predictions": ["forecast_backtest_predictions"],
         "confidence_calibration": ["confidence_calibration"],

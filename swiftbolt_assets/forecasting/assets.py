@@ -2,9 +2,9 @@
 
 - ``forecast_models`` (unpartitioned): trains every due (cutoff, horizon) version on the
   cadence, registers it in ``model_registry`` and promotes it only if it passes the gate.
-- ``ml_forecasts_daily`` + ``ml_forecast_skips`` (date × symbol): the forecasts as of the close
-  of D, from the latest promoted model trained before D, the weights valid at the close of D
-  and the calibration fitted on outcomes known before D; a recorded reason where there is none.
+- ``ml_forecasts_daily`` (date × symbol): the forecasts as of the close of D, from the latest
+  promoted model trained before D, the weights valid at the close of D and the calibration
+  fitted on outcomes known before D; a reason in ``ml_forecast_skips`` where there is none.
 - ``forecast_backtest`` + ``forecast_backtest_predictions`` (unpartitioned): the walk-forward
   backtest with its baselines, metrics table and reliability diagram in the UI.
 - ``confidence_calibration`` (unpartitioned): isotonic maps per horizon and cadence cutoff,
@@ -70,7 +70,6 @@ from swiftbolt_assets.warehouse.resources import WarehouseResource
 GROUP = "forecasting"
 FORECAST_MODELS = dg.AssetKey("forecast_models")
 ML_FORECASTS_DAILY = dg.AssetKey("ml_forecasts_daily")
-ML_FORECAST_SKIPS = dg.AssetKey("ml_forecast_skips")
 FORECAST_BACKTEST = dg.AssetKey("forecast_backtest")
 FORECAST_BACKTEST_PREDICTIONS = dg.AssetKey("forecast_backtest_predictions")
 CONFIDENCE_CALIBRATION = dg.AssetKey("confidence_calibration")
@@ -303,32 +302,23 @@ def _as_of_times(exchange: str, days: list[date]) -> pl.DataFrame:
     )
 
 
-def build_forecast_assets(partitions_def: dg.MultiPartitionsDefinition) -> dg.AssetsDefinition:
-    """The daily forecast multi-asset over ``partitions_def`` (date × symbol)."""
+def build_ml_forecasts_asset(
+    partitions_def: dg.MultiPartitionsDefinition,
+) -> dg.AssetsDefinition:
+    """``ml_forecasts_daily`` over ``partitions_def`` (date × symbol)."""
 
-    @dg.multi_asset(
-        name="forecast_daily",
-        specs=[
-            dg.AssetSpec(
-                ML_FORECASTS_DAILY,
-                group_name=GROUP,
-                deps=[FEATURES, FORECAST_MODELS, CONFIDENCE_CALIBRATION],
-                description="One forecast per (symbol, as-of day, horizon 1D…6M) as of the "
-                "close: label, class probabilities, calibrated and raw confidence, predicted "
-                "return, target with band, the three layer components and weights, thresholds, "
-                "model/weights/calibration versions and the features row used.",
-                metadata={"warehouse_tables": "ml_forecasts_daily"},
-                kinds={"postgres", "polars"},
-            ),
-            dg.AssetSpec(
-                ML_FORECAST_SKIPS,
-                group_name=GROUP,
-                deps=[FEATURES, FORECAST_MODELS],
-                description="(symbol, day, horizon) that got no forecast, with the reason.",
-                metadata={"warehouse_tables": "ml_forecast_skips"},
-                kinds={"postgres"},
-            ),
-        ],
+    @dg.asset(
+        name="ml_forecasts_daily",
+        group_name=GROUP,
+        deps=[FEATURES, FORECAST_MODELS, CONFIDENCE_CALIBRATION],
+        description="One forecast per (symbol, as-of day, horizon 1D…6M) as of the close: "
+        "label, class probabilities, calibrated and raw confidence, predicted return, target "
+        "with band, the three layer components and weights, thresholds, model/weights/"
+        "calibration versions and the features row used. Every (day, symbol, horizon) without "
+        "a forecast gets a row with the reason in ml_forecast_skips, written in the same "
+        "transaction.",
+        metadata={"warehouse_tables": "ml_forecasts_daily, ml_forecast_skips"},
+        kinds={"postgres", "polars"},
         check_specs=[
             dg.AssetCheckSpec(
                 LABELS_AGREE,
@@ -340,9 +330,10 @@ def build_forecast_assets(partitions_def: dg.MultiPartitionsDefinition) -> dg.As
         ],
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        can_subset=False,
     )
-    def forecast_daily(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> Any:
+    def ml_forecasts_daily(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:  # type: ignore[type-arg]
         started = time.perf_counter()
         settings = load_settings()
         run_slice = PartitionSlice.from_keys(list(context.partition_keys))
@@ -446,31 +437,26 @@ def build_forecast_assets(partitions_def: dg.MultiPartitionsDefinition) -> dg.As
             f"{compute_s:.2f}s, written in {write_s:.2f}s (replaced {deleted})"
         )
         sources = dict(forecasts.group_by("weights_source").len().rows()) if produced else {}
-        yield dg.MaterializeResult(
-            asset_key=ML_FORECASTS_DAILY,
+        return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": written,
+                "skips": skipped.height,
+                "skip_reasons": dg.MetadataValue.json([[r, n] for r, n in reasons]),
                 "model_versions": dg.MetadataValue.json(sorted(models)),
                 "weights_sources": dg.MetadataValue.json(sources),
                 "compute_seconds": round(compute_s, 3),
                 "write_seconds": round(write_s, 3),
             },
-        )
-        yield dg.MaterializeResult(
-            asset_key=ML_FORECAST_SKIPS,
-            metadata={
-                "dagster/row_count": skipped.height,
-                "reasons": dg.MetadataValue.json([[r, n] for r, n in reasons]),
-            },
-        )
-        yield dg.AssetCheckResult(
-            asset_key=ML_FORECASTS_DAILY,
-            check_name=LABELS_AGREE,
-            passed=bad.height == 0,
-            metadata={"contradictions": bad.height},
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name=LABELS_AGREE,
+                    passed=bad.height == 0,
+                    metadata={"contradictions": bad.height},
+                )
+            ],
         )
 
-    return forecast_daily
+    return ml_forecasts_daily
 
 
 @dg.multi_asset(
