@@ -60,6 +60,15 @@ def symbols(drop_dir: Path) -> list[str]:
     return names
 
 
+@pytest.fixture
+def defs(
+    database_url: str, drop_dir: Path, instance: dg.DagsterInstance, symbols: list[str]
+) -> dg.Definitions:
+    """The definitions with go-live 2026-10-26 and the seven symbols registered."""
+    instance.add_dynamic_partitions("symbols", symbols)
+    return make_definitions(database_url, drop_dir, GO_LIVE)
+
+
 def run(
     defs: dg.Definitions,
     instance: dg.DagsterInstance,
@@ -95,13 +104,10 @@ def registry(engine: sa.Engine) -> pl.DataFrame:
 
 def test_models_forecasts_gate_and_point_in_time(
     engine: sa.Engine,
-    database_url: str,
-    drop_dir: Path,
+    defs: dg.Definitions,
     instance: dg.DagsterInstance,
     symbols: list[str],
 ) -> None:
-    instance.add_dynamic_partitions("symbols", symbols)
-    defs = make_definitions(database_url, drop_dir, GO_LIVE)
 
     result = run(defs, instance, symbols, GO_LIVE, FIRST_END)
 
@@ -154,13 +160,10 @@ def test_models_forecasts_gate_and_point_in_time(
 
 def test_forecast_rows_trace_to_model_weights_and_features(
     engine: sa.Engine,
-    database_url: str,
-    drop_dir: Path,
+    defs: dg.Definitions,
     instance: dg.DagsterInstance,
     symbols: list[str],
 ) -> None:
-    instance.add_dynamic_partitions("symbols", symbols)
-    defs = make_definitions(database_url, drop_dir, GO_LIVE)
     assert run(defs, instance, symbols, GO_LIVE, FIRST_END).success
 
     with engine.connect() as conn:
@@ -220,13 +223,10 @@ def insert_weights(
 
 def test_weights_by_precedence_change_the_forecast_and_expired_rows_never_count(
     engine: sa.Engine,
-    database_url: str,
-    drop_dir: Path,
+    defs: dg.Definitions,
     instance: dg.DagsterInstance,
     symbols: list[str],
 ) -> None:
-    instance.add_dynamic_partitions("symbols", symbols)
-    defs = make_definitions(database_url, drop_dir, GO_LIVE)
     day = FIRST_END
     assert run(defs, instance, symbols, GO_LIVE, day).success
     where = f"as_of_date = '{day}' AND horizon = '1M' AND symbol = '{symbols[0]}'"
@@ -289,13 +289,10 @@ def test_weights_by_precedence_change_the_forecast_and_expired_rows_never_count(
 
 def test_forecasts_carry_the_calibration_fitted_before_the_day(
     engine: sa.Engine,
-    database_url: str,
-    drop_dir: Path,
+    defs: dg.Definitions,
     instance: dg.DagsterInstance,
     symbols: list[str],
 ) -> None:
-    instance.add_dynamic_partitions("symbols", symbols)
-    defs = make_definitions(database_url, drop_dir, GO_LIVE)
     with engine.begin() as conn:
         # a map that halves every confidence, fitted on outcomes known by 09-30; a later one
         # (fitted through 10-27) must not serve 10-27 itself, only 10-28
@@ -366,13 +363,10 @@ def test_no_bars_no_models_no_forecasts_only_reasons(
 
 def test_backtest_scores_every_method_out_of_sample_and_seeds_the_calibration(
     engine: sa.Engine,
-    database_url: str,
-    drop_dir: Path,
+    defs: dg.Definitions,
     instance: dg.DagsterInstance,
     symbols: list[str],
 ) -> None:
-    instance.add_dynamic_partitions("symbols", symbols)
-    defs = make_definitions(database_url, drop_dir, GO_LIVE)
     assert run(defs, instance, symbols, GO_LIVE, LAST).success
     research = defs.resolve_job_def(RESEARCH_JOB).execute_in_process(
         instance=instance,
