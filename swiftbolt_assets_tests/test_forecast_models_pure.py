@@ -294,6 +294,29 @@ def test_calibration_lowers_overconfident_predictions() -> None:
     assert max(fit.mapping.y) <= 1.0
 
 
+def test_calibration_serves_the_map_only_if_it_helped_the_later_rows() -> None:
+    confidence, correct = overconfident(6000, 4)
+    helped = fit_with_holdout(confidence, correct, np.arange(6000))
+    assert helped is not None
+    assert (helped.improves, helped.method) == (True, "isotonic")
+    assert helped.served == helped.mapping
+    # earlier rows overconfident, later rows calibrated: a map fitted on the former hurts the
+    # latter, so the version serves raw confidence
+    rng = np.random.default_rng(5)
+    late = rng.uniform(0.34, 1.0, 2000)
+    late_correct = (rng.random(2000) < late).astype(np.float64)
+    shifted = fit_with_holdout(
+        np.concatenate([confidence[:4000], late]),
+        np.concatenate([correct[:4000], late_correct]),
+        np.arange(6000),
+    )
+    assert shifted is not None
+    assert shifted.ece_after > shifted.ece_before
+    assert (shifted.improves, shifted.method) == (False, "identity")
+    assert shifted.served == IDENTITY
+    np.testing.assert_array_equal(shifted.served.apply(late), late)
+
+
 def test_calibration_holdout_is_the_latest_rows_by_order() -> None:
     # Early rows (by order) are calibrated, late rows overconfident: measured on the late 30 %.
     rng = np.random.default_rng(3)

@@ -617,19 +617,24 @@ def build_confidence_calibration_asset(
                         f"{horizon} cutoff {cutoff}: {known.height} outcomes, too few to calibrate"
                     )
                     continue
+                context.log.info(
+                    f"{horizon} cutoff {cutoff}: {fit.n_samples} outcomes, hold-out ECE "
+                    f"{fit.ece_before:.4f} raw, {fit.ece_after:.4f} calibrated: serves "
+                    f"{fit.method}"
+                )
                 rows.append(
                     {
-                        "version_id": f"{horizon}-{cutoff:%Y%m%d}-backtest-isotonic",
+                        "version_id": f"{horizon}-{cutoff:%Y%m%d}-backtest-{fit.method}",
                         "horizon": horizon,
                         "fitted_through": cutoff,
-                        "method": "isotonic",
+                        "method": fit.method,
                         "source": "backtest",
                         "n_samples": fit.n_samples,
                         "n_holdout": fit.n_holdout,
                         "ece_before": fit.ece_before,
                         "ece_after": fit.ece_after,
-                        "x": list(fit.mapping.x),
-                        "y": list(fit.mapping.y),
+                        "x": list(fit.served.x),
+                        "y": list(fit.served.y),
                     }
                 )
         frame = pl.DataFrame(
@@ -649,17 +654,13 @@ def build_confidence_calibration_asset(
             },
         )
         written = replace_table(engine, "confidence_calibration", frame, context.run.run_id)
-        summary = [
-            {k: r[k] for k in ("horizon", "fitted_through", "n_samples", "ece_before", "ece_after")}
-            for r in rows
-        ]
+        keys = ("horizon", "fitted_through", "n_samples", "ece_before", "ece_after", "method")
+        summary = [{k: r[k] for k in keys} for r in rows]
         context.log.info(f"{written} calibration versions for cutoffs {[str(c) for c in cutoffs]}")
         return dg.MaterializeResult(
             metadata={
                 "versions": written,
-                "holdout_ece": _markdown(
-                    summary, ["horizon", "fitted_through", "n_samples", "ece_before", "ece_after"]
-                ),
+                "holdout_ece": _markdown(summary, list(keys)),
                 "cutoffs": dg.MetadataValue.json([str(c) for c in cutoffs]),
                 "detail": dg.MetadataValue.json(json.loads(json.dumps(summary, default=str))),
             }

@@ -4,7 +4,9 @@ Fitted per horizon with isotonic regression (scikit-learn) on out-of-sample pred
 the walk-forward backtest's before live evaluations exist. The fit is monotone and stored as
 its breakpoints, applied by linear interpolation, so a version is a few numbers in a table row.
 Diagnostics come from a time split: fit on the earlier 70%, measure the expected calibration
-error on the later 30% before and after; the stored map is then refit on everything.
+error on the later 30% before and after; the stored map is then refit on everything, or is the
+identity when the map made the later 30% worse (calibration that does not carry forward in
+time is not applied).
 Pure: no Dagster.
 """
 
@@ -58,6 +60,20 @@ class CalibrationFit:
     ece_before: float
     ece_after: float
     n_holdout: int
+
+    @property
+    def improves(self) -> bool:
+        """Whether the map fitted on the earlier part lowered the later part's calibration
+        error: if not, the version serves the identity (raw confidence) instead."""
+        return self.ece_after < self.ece_before
+
+    @property
+    def served(self) -> ConfidenceMap:
+        return self.mapping if self.improves else IDENTITY
+
+    @property
+    def method(self) -> str:
+        return "isotonic" if self.improves else "identity"
 
 
 def fit_with_holdout(
