@@ -48,6 +48,15 @@ from swiftbolt_assets.forecasting.models import (
     promotion_decision,
     walk_forward_split,
 )
+from swiftbolt_assets.forecasting.schema import (
+    backtest_metrics_schema,
+    backtest_predictions_schema,
+    calibration_schema,
+    forecasts_schema,
+    registry_schema,
+    skips_schema,
+    validated,
+)
 from swiftbolt_assets.forecasting.store import (
     calibration_versions,
     insert_registry_rows,
@@ -258,6 +267,15 @@ def build_forecast_models_asset(
                         "seconds": round(seconds, 1),
                     }
                 )
+            if rows:
+                scalars = list(registry_schema().columns)
+                validated(
+                    pl.DataFrame(
+                        [{k: r[k] for k in scalars} for r in rows],
+                        schema_overrides={"rejection_reason": pl.String},
+                    ),
+                    registry_schema(),
+                )
             insert_registry_rows(engine, rows)
         serving = {
             e.horizon: e.version_id for e in registry_entries(engine) if e.promoted
@@ -417,9 +435,15 @@ def build_ml_forecasts_asset(
                     calibration.version_id if calibration else None,
                 )
                 produced.append(forecast_rows(day_rows, horizon, serving, sessions))
-        forecasts = pl.concat(produced).select(FORECAST_COLUMNS) if produced else pl.DataFrame()
+        forecasts = (
+            validated(pl.concat(produced).select(FORECAST_COLUMNS), forecasts_schema())
+            if produced
+            else pl.DataFrame()
+        )
         skipped = pl.concat([s.select("as_of_date", "symbol", "horizon", "reason") for s in skips])
-        skipped = skipped.with_columns(pl.col("as_of_date").alias("partition_date"))
+        skipped = validated(
+            skipped.with_columns(pl.col("as_of_date").alias("partition_date")), skips_schema()
+        )
         compute_s = time.perf_counter() - started
         bad = contradictions(forecasts) if produced else pl.DataFrame()
         deleted, written = write_forecasts(
@@ -514,7 +538,7 @@ def run_forecast_backtest(
     if result.predictions.is_empty():
         msg = "the backtest produced no out-of-sample prediction (too little history)"
         raise dg.Failure(msg)
-    predictions = result.predictions
+    predictions = validated(result.predictions, backtest_predictions_schema())
     period = (
         predictions.get_column("as_of_date").min(),
         predictions.get_column("as_of_date").max(),
@@ -527,6 +551,7 @@ def run_forecast_backtest(
         pl.lit(len({f["cutoff"] for f in result.fits}), dtype=pl.Int32).alias("retrains"),
         pl.col("n").cast(pl.Int32),
     )
+    table = validated(table, backtest_metrics_schema())
     write_started = time.perf_counter()
     replace_table(engine, "forecast_backtest", table, context.run.run_id)
     replace_table(engine, "forecast_backtest_predictions", predictions, context.run.run_id)
@@ -653,6 +678,7 @@ def build_confidence_calibration_asset(
                 "y": pl.List(pl.Float64),
             },
         )
+        frame = validated(frame, calibration_schema())
         written = replace_table(engine, "confidence_calibration", frame, context.run.run_id)
         keys = ("horizon", "fitted_through", "n_samples", "ece_before", "ece_after", "method")
         summary = [{k: r[k] for k in keys} for r in rows]

@@ -1,0 +1,211 @@
+"""The contracts of the forecasting tables' rows (pandera, polars backend).
+
+Every frame an asset writes is validated here first: a failure is a bug in the computation
+and raises, naming the column and the failing values, before anything reaches the warehouse.
+``run_id`` and ``created_at`` are added at write time and are not part of the contracts.
+"""
+
+from __future__ import annotations
+
+import pandera.polars as pa
+import polars as pl
+
+from swiftbolt_assets.forecasting.forecast import FORECAST_COLUMNS
+from swiftbolt_assets.forecasting.labels import CLASSES, HORIZONS
+from swiftbolt_assets.ingestion.sources import SYMBOL_PATTERN
+
+_HORIZONS = list(HORIZONS)
+_UNIT = pa.Check.in_range(0.0, 1.0)
+
+
+def _probabilities(prefix: str) -> dict[str, pa.Column]:
+    return {f"{prefix}_{c}": pa.Column(pl.Float64, _UNIT) for c in CLASSES}
+
+
+def _finite() -> pa.Check:
+    return pa.Check(lambda data: data.lazyframe.select(pl.col(data.key).is_finite()))
+
+
+def forecasts_schema() -> pa.DataFrameSchema:
+    """A ``ml_forecasts_daily`` row: one per (symbol, as_of_date, horizon)."""
+    floats = {
+        name: pa.Column(pl.Float64, _finite())
+        for name in (
+            "predicted_return",
+            "lower_band",
+            "upper_band",
+            "threshold_down",
+            "threshold_up",
+            "supertrend_component",
+            "sr_component",
+            "ensemble_component",
+            "w_supertrend",
+            "w_sr",
+            "w_ensemble",
+        )
+    }
+    columns = {
+        "symbol": pa.Column(str, pa.Check.str_matches(SYMBOL_PATTERN)),
+        "as_of_date": pa.Column(pl.Date),
+        "horizon": pa.Column(str, pa.Check.isin(_HORIZONS)),
+        "horizon_days": pa.Column(pl.Int32, pa.Check.isin(list(HORIZONS.values()))),
+        "target_date": pa.Column(pl.Date),
+        "partition_date": pa.Column(pl.Date),
+        "close": pa.Column(pl.Float64, pa.Check.gt(0)),
+        "label": pa.Column(str, pa.Check.isin(list(CLASSES))),
+        **{f"p_{c}": pa.Column(pl.Float64, _UNIT) for c in CLASSES},
+        "confidence": pa.Column(pl.Float64, _UNIT),
+        "raw_confidence": pa.Column(pl.Float64, _UNIT),
+        "target_price": pa.Column(pl.Float64, pa.Check.gt(0)),
+        "sigma_daily": pa.Column(pl.Float64, pa.Check.gt(0)),
+        **floats,
+        "model_version": pa.Column(str),
+        "weights_source": pa.Column(str, pa.Check.isin(["calibrated", "symbol", "default"])),
+        "weights_version": pa.Column(str),
+        "calibration_version": pa.Column(str, nullable=True),
+        "feature_ts": pa.Column(pl.Datetime("us", "UTC")),
+        "features_run_id": pa.Column(str),
+    }
+    assert set(columns) == set(FORECAST_COLUMNS)
+    return pa.DataFrameSchema(
+        columns,
+        unique=["symbol", "as_of_date", "horizon"],
+        strict=True,
+        name="ml_forecasts_daily",
+        checks=[
+            pa.Check(
+                lambda data: data.lazyframe.select(pl.col("target_date") > pl.col("as_of_date"))
+            ),
+            pa.Check(
+                lambda data: data.lazyframe.select(
+                    (pl.col("lower_band") <= pl.col("target_price"))
+                    & (pl.col("target_price") <= pl.col("upper_band"))
+                )
+            ),
+        ],
+    )
+
+
+def skips_schema() -> pa.DataFrameSchema:
+    """A ``ml_forecast_skips`` row: why (symbol, day, horizon or 'all') has no forecast."""
+    return pa.DataFrameSchema(
+        {
+            "as_of_date": pa.Column(pl.Date),
+            "symbol": pa.Column(str, pa.Check.str_matches(SYMBOL_PATTERN)),
+            "horizon": pa.Column(str, pa.Check.isin([*_HORIZONS, "all"])),
+            "reason": pa.Column(str, pa.Check.str_length(min_value=1)),
+            "partition_date": pa.Column(pl.Date),
+        },
+        unique=["symbol", "as_of_date", "horizon"],
+        strict=True,
+        name="ml_forecast_skips",
+    )
+
+
+def backtest_predictions_schema() -> pa.DataFrameSchema:
+    """A ``forecast_backtest_predictions`` row: out of sample (after its model's cutoff)."""
+    return pa.DataFrameSchema(
+        {
+            "symbol": pa.Column(str),
+            "as_of_date": pa.Column(pl.Date),
+            "horizon": pa.Column(str, pa.Check.isin(_HORIZONS)),
+            "label_end_date": pa.Column(pl.Date),
+            "model_cutoff": pa.Column(pl.Date),
+            **_probabilities("p"),
+            **_probabilities("ens"),
+            "realized_return": pa.Column(pl.Float64, _finite()),
+            "realized_label": pa.Column(str, pa.Check.isin(list(CLASSES))),
+            "threshold_down": pa.Column(pl.Float64, pa.Check.lt(0)),
+            "threshold_up": pa.Column(pl.Float64, pa.Check.gt(0)),
+        },
+        unique=["symbol", "as_of_date", "horizon"],
+        strict=True,
+        name="forecast_backtest_predictions",
+        checks=[
+            pa.Check(
+                lambda data: data.lazyframe.select(pl.col("as_of_date") > pl.col("model_cutoff"))
+            ),
+            pa.Check(
+                lambda data: data.lazyframe.select(pl.col("label_end_date") > pl.col("as_of_date"))
+            ),
+        ],
+    )
+
+
+def backtest_metrics_schema() -> pa.DataFrameSchema:
+    """A ``forecast_backtest`` row: one (horizon, method)'s out-of-sample scores."""
+    scores = (
+        "accuracy",
+        "balanced_accuracy",
+        "directional_accuracy",
+        "brier",
+        "brier_skill_score",
+        "ece",
+        "rank_ic",
+        "log_loss",
+    )
+    return pa.DataFrameSchema(
+        {
+            "horizon": pa.Column(str, pa.Check.isin(_HORIZONS)),
+            "method": pa.Column(str),
+            "n": pa.Column(pl.Int32, pa.Check.gt(0)),
+            **{name: pa.Column(pl.Float64, nullable=True) for name in scores},
+            "period_start": pa.Column(pl.Date),
+            "period_end": pa.Column(pl.Date),
+            "retrains": pa.Column(pl.Int32, pa.Check.gt(0)),
+        },
+        unique=["horizon", "method"],
+        strict="filter",
+        name="forecast_backtest",
+    )
+
+
+def calibration_schema() -> pa.DataFrameSchema:
+    """A ``confidence_calibration`` row: a monotone map (empty = identity)."""
+    return pa.DataFrameSchema(
+        {
+            "version_id": pa.Column(str),
+            "horizon": pa.Column(str, pa.Check.isin(_HORIZONS)),
+            "fitted_through": pa.Column(pl.Date),
+            "method": pa.Column(str, pa.Check.isin(["isotonic", "identity"])),
+            "source": pa.Column(str, pa.Check.isin(["backtest", "live"])),
+            "n_samples": pa.Column(pl.Int32, pa.Check.gt(0)),
+            "n_holdout": pa.Column(pl.Int32, pa.Check.ge(0)),
+            "ece_before": pa.Column(pl.Float64, nullable=True),
+            "ece_after": pa.Column(pl.Float64, nullable=True),
+            "x": pa.Column(pl.List(pl.Float64)),
+            "y": pa.Column(pl.List(pl.Float64)),
+        },
+        unique=["version_id"],
+        strict=True,
+        name="confidence_calibration",
+    )
+
+
+def registry_schema() -> pa.DataFrameSchema:
+    """The scalar columns of a ``model_registry`` row (the JSON and artifact columns are
+    produced by the model itself)."""
+    return pa.DataFrameSchema(
+        {
+            "version_id": pa.Column(str),
+            "horizon": pa.Column(str, pa.Check.isin(_HORIZONS)),
+            "horizon_days": pa.Column(pl.Int64, pa.Check.isin(list(HORIZONS.values()))),
+            "trained_through": pa.Column(pl.Date),
+            "lgbm_weight": pa.Column(pl.Float64, _UNIT),
+            "n_train": pa.Column(pl.Int64, pa.Check.gt(0)),
+            "n_validation": pa.Column(pl.Int64, pa.Check.gt(0)),
+            "promoted": pa.Column(pl.Boolean),
+            "rejection_reason": pa.Column(str, nullable=True),
+            "train_seconds": pa.Column(pl.Float64, pa.Check.ge(0)),
+            "artifact_sha256": pa.Column(str, pa.Check.str_length(64, 64)),
+        },
+        unique=["version_id"],
+        strict="filter",
+        name="model_registry",
+    )
+
+
+def validated(frame: pl.DataFrame, schema: pa.DataFrameSchema) -> pl.DataFrame:
+    """``frame`` checked against ``schema`` (raises on any failure, naming it)."""
+    checked: pl.DataFrame = schema.validate(frame, lazy=True)
+    return checked
