@@ -358,17 +358,20 @@ def build_ml_forecasts_asset(
         engine = warehouse.engine()
         raw = read_forecast_inputs(engine, run_slice.pairs)
         sessions = _calendar(settings.exchange, run_slice.dates[-1])
-        position = {d: i for i, d in enumerate(sessions)}
+        calendar = np.asarray(sessions, dtype="datetime64[D]")
+
+        def position(column: str) -> np.ndarray:  # type: ignore[type-arg]
+            days = raw.get_column(column).to_numpy().astype("datetime64[D]")
+            return np.searchsorted(calendar, days)
+
         inputs = skip_reasons(
             model_inputs(raw).with_columns(
                 raw.get_column("as_of_date"),
                 raw.get_column("features_run_id"),
+                # sessions from the symbol's first bar through the as-of day, both included
                 pl.Series(
                     "sessions_seen",
-                    [
-                        position.get(d, 0) - position.get(f, 0) + 1
-                        for d, f in raw.select("as_of_date", "first_session").iter_rows()
-                    ],
+                    position("as_of_date") - position("first_session") + 1,
                     dtype=pl.Int64,
                 ),
             )
