@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import dagster as dg
 
+from swiftbolt_assets.evaluation.assets import (
+    CONFIDENCE_CALIBRATION,
+    build_confidence_calibration_asset,
+    build_evaluation_assets,
+)
 from swiftbolt_assets.features.assets import build_features_asset
 from swiftbolt_assets.forecasting.assets import (
-    CONFIDENCE_CALIBRATION,
     FORECAST_BACKTEST,
     FORECAST_BACKTEST_PREDICTIONS,
-    build_confidence_calibration_asset,
     build_forecast_models_asset,
     build_ml_forecasts_asset,
     run_forecast_backtest,
@@ -28,13 +31,10 @@ RESEARCH_JOB = "forecast_research_job"
 # Tables a migration creates before their writer exists: the synthesizer already reads them
 # (weights precedence); nothing writes them yet. Each gets its one owning asset with that work.
 RESERVED_TABLES: dict[str, str] = {
-    "symbol_model_weights": "the evaluation loop (daily layer weights fitted on evaluations)",
     "calibrated_weights": "the intraday calibration (layer weights that expire after hours)",
 }
 # Long walk-forward work over all history: its own job and schedule, never the daily cycle's.
-RESEARCH = dg.AssetSelection.assets(
-    FORECAST_BACKTEST, FORECAST_BACKTEST_PREDICTIONS, CONFIDENCE_CALIBRATION
-)
+RESEARCH = dg.AssetSelection.assets(FORECAST_BACKTEST, FORECAST_BACKTEST_PREDICTIONS)
 
 
 def build_definitions(
@@ -53,14 +53,15 @@ def build_definitions(
     daily_cycle = dg.define_asset_job(
         DAILY_CYCLE_JOB,
         selection=dg.AssetSelection.all() - RESEARCH,
-        description="The daily cycle: bars, features, models if a retrain is due, forecasts "
-        "for the day's partitions.",
+        description="The daily cycle, in graph order: bars → features → models (if a retrain is "
+        "due) → forecasts → evaluations of the forecasts due that day (final bars only) → live "
+        "scores, layer weights and (on a cutoff) confidence calibration.",
     )
     research = dg.define_asset_job(
         RESEARCH_JOB,
-        selection=RESEARCH,
-        description="Walk-forward backtest of the forecasts and the confidence calibration "
-        "fitted on its out-of-sample predictions.",
+        selection=RESEARCH | dg.AssetSelection.assets(CONFIDENCE_CALIBRATION),
+        description="Walk-forward backtest of the forecasts, then the confidence calibration "
+        "versions still due (the backtest seeds those that live evaluations cannot yet).",
     )
     return dg.Definitions(
         assets=[
@@ -68,6 +69,7 @@ def build_definitions(
             features,
             build_forecast_models_asset(partitions),
             forecasts,
+            *build_evaluation_assets(partitions),
             run_forecast_backtest,
             build_confidence_calibration_asset(partitions),
         ],

@@ -30,10 +30,13 @@ def test_asset_keys_groups_and_partitions(defs: dg.Definitions) -> None:
                 "ml_forecasts_daily",
                 "forecast_backtest",
                 "forecast_backtest_predictions",
-                "confidence_calibration",
             ],
             "forecasting",
         ),
+        "forecast_evaluations_daily": "evaluation",
+        "live_predictions_daily": "evaluation",
+        "symbol_model_weights": "calibration",
+        "confidence_calibration": "calibration",
     }
     # pooled research over all history is one unpartitioned table each; the rest is date × symbol
     unpartitioned = {
@@ -61,6 +64,7 @@ def test_checks_are_yes_no_statements_and_accounting_blocks(defs: dg.Definitions
     }
     assert sorted(specs) == [
         "features_have_no_infinite_values",
+        "forecast_evaluations_daily_bars_are_final",
         "forecast_models_pass_the_promotion_gate",
         "ml_forecasts_daily_labels_agree_with_targets",
         "ohlc_bars_has_no_missing_sessions",
@@ -81,6 +85,41 @@ def test_features_depend_on_the_bars(defs: dg.Definitions) -> None:
     assert graph.get(dg.AssetKey("features")).parent_keys == {dg.AssetKey("ohlc_bars")}
 
 
+def test_evaluation_waits_for_the_bars_and_the_forecasts_it_scores(
+    defs: dg.Definitions,
+) -> None:
+    graph = defs.resolve_asset_graph()
+    evaluations = dg.AssetKey("forecast_evaluations_daily")
+    assert graph.get(evaluations).parent_keys == {
+        dg.AssetKey("ohlc_bars"),
+        dg.AssetKey("ml_forecasts_daily"),
+    }
+    # (D, S) reads the forecasts written by the partitions D-126 … D-1 of the same symbol
+    mapping = graph.get_partition_mapping(evaluations, dg.AssetKey("ml_forecasts_daily"))
+    assert isinstance(mapping, dg.MultiPartitionMapping)
+    by_date = mapping.downstream_mappings_by_upstream_dimension["date"].partition_mapping
+    assert isinstance(by_date, dg.TimeWindowPartitionMapping)
+    assert (by_date.start_offset, by_date.end_offset) == (-126, -1)
+    for child in ("live_predictions_daily", "symbol_model_weights", "confidence_calibration"):
+        assert evaluations in graph.get(dg.AssetKey(child)).parent_keys
+    # the loop back into the forecasts is cut at the warehouse, not in the graph
+    assert graph.get(dg.AssetKey("ml_forecasts_daily")).parent_keys == {
+        dg.AssetKey("features"),
+        dg.AssetKey("forecast_models"),
+    }
+    # so one run of the daily cycle executes them in this order
+    order = [k.to_user_string() for k in graph.toposorted_asset_keys]
+    chain = [
+        "ohlc_bars",
+        "features",
+        "forecast_models",
+        "ml_forecasts_daily",
+        "forecast_evaluations_daily",
+        "symbol_model_weights",
+    ]
+    assert [order.index(k) for k in chain] == sorted(order.index(k) for k in chain)
+
+
 def test_automation(defs: dg.Definitions) -> None:
     sensor = defs.resolve_sensor_def("new_ohlc_bars_sensor")
     selection = sensor.asset_selection
@@ -91,6 +130,10 @@ def test_automation(defs: dg.Definitions) -> None:
         dg.AssetKey("features"),
         dg.AssetKey("forecast_models"),
         dg.AssetKey("ml_forecasts_daily"),
+        dg.AssetKey("forecast_evaluations_daily"),
+        dg.AssetKey("live_predictions_daily"),
+        dg.AssetKey("symbol_model_weights"),
+        dg.AssetKey("confidence_calibration"),
     }
     schedule = defs.resolve_schedule_def("daily_cycle_schedule")
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
@@ -121,6 +164,9 @@ def test_every_warehouse_table_has_exactly_one_owning_asset(defs: dg.Definitions
         "forecast_backtest": ["forecast_backtest"],
         "forecast_backtest_predictions": ["forecast_backtest_predictions"],
         "confidence_calibration": ["confidence_calibration"],
+        "forecast_evaluations_daily": ["forecast_evaluations_daily"],
+        "live_predictions_daily": ["live_predictions_daily"],
+        "symbol_model_weights": ["symbol_model_weights"],
     }
 
 

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from swiftbolt_assets.definitions import RESEARCH_JOB
 from swiftbolt_assets.forecasting.assets import LABELS_AGREE, MODELS_PROMOTED
 from swiftbolt_assets.forecasting.backtest import METHODS
+from swiftbolt_assets.forecasting.forecast import LAYER_PROBABILITY_COLUMNS
 from swiftbolt_assets.forecasting.labels import HORIZONS
 from swiftbolt_assets.forecasting.schema import (
     backtest_metrics_schema,
@@ -119,7 +120,10 @@ def test_models_forecasts_gate_and_point_in_time(
     symbols: list[str],
 ) -> None:
 
-    result = run(defs, instance, symbols, GO_LIVE, FIRST_END)
+    # day by day, as the daily cycle runs: each day's forecasts see the weights of the day before
+    result = run(defs, instance, symbols, GO_LIVE, GO_LIVE)
+    for day in (date(2026, 10, 27), FIRST_END):
+        assert run(defs, instance, symbols, day, day).success
 
     assert result.success
     checks = check_results(result)
@@ -135,8 +139,14 @@ def test_models_forecasts_gate_and_point_in_time(
     days = 3  # 10-26, 10-27, 10-28
     assert early.height == days * 6 * len(HORIZONS)  # the seventh symbol is skipped
     assert set(early["model_version"]) == set(first_models["version_id"])
-    assert set(early["weights_source"]) == {"default"}
-    assert set(early["weights_version"]) == {DEFAULT_VERSION}
+    # go-live has no weights yet; the next days use the recorded fallback of the day before
+    # (too few evaluations to fit), which carries the default weights
+    sources = early.select("as_of_date", "weights_source", "weights_version").unique().sort("*")
+    assert sources.rows() == [
+        (GO_LIVE, "default", DEFAULT_VERSION),
+        (date(2026, 10, 27), "symbol", "20261026-fallback_few_evaluations"),
+        (FIRST_END, "symbol", "20261027-fallback_few_evaluations"),
+    ]
     assert early.select((pl.col("w_ensemble") == DEFAULT_WEIGHTS["ensemble"]).all()).item()
     sums = early.select(pl.col("p_bearish") + pl.col("p_neutral") + pl.col("p_bullish"))
     assert ((sums.to_series() - 1.0).abs() < 1e-9).all()
@@ -163,7 +173,8 @@ def test_models_forecasts_gate_and_point_in_time(
     assert late.height == 5 * 6 * len(HORIZONS)
     assert set(late["model_version"]) == set(first_models["version_id"])
 
-    # Re-running the early days after later data arrived reproduces them exactly.
+    # Re-running the early days after later data arrived reproduces them exactly (a one-run
+    # backfill of several days: the weights each day read already exist).
     run(defs, instance, symbols, GO_LIVE, FIRST_END)
     assert forecasts(engine, "as_of_date <= '2026-10-28'").equals(early)
 
@@ -211,12 +222,18 @@ def insert_weights(
     weights: tuple[float, float, float],
 ) -> None:
     end_column = "expires_at" if table == "calibrated_weights" else "valid_until"
+    # symbol_model_weights' own writer also records how the row was made and through when
+    extra = (
+        (", method, fitted_through", ", 'fitted', :d")
+        if table != "calibrated_weights"
+        else ("", "")
+    )
     with engine.begin() as conn:
         conn.execute(
             sa.text(
                 f"INSERT INTO {table} (symbol, horizon, version_id, valid_from, {end_column}, "
-                "w_supertrend, w_sr, w_ensemble, partition_date, run_id) VALUES "
-                "(:s, '1M', :v, :f, :u, :a, :b, :c, :d, 'test')"
+                f"w_supertrend, w_sr, w_ensemble, partition_date, run_id{extra[0]}) VALUES "
+                f"(:s, '1M', :v, :f, :u, :a, :b, :c, :d, 'test'{extra[1]})"
             ),
             {
                 "s": symbol,
@@ -278,8 +295,11 @@ def test_weights_by_precedence_change_the_forecast_and_expired_rows_never_count(
     assert (row["weights_source"], row["weights_version"]) == ("symbol", "sym-v1")
     assert row["p_bullish"] - row["p_bearish"] == pytest.approx(row["supertrend_component"])
     assert row["p_bullish"] != pytest.approx(base.row(0, named=True)["p_bullish"])
+    # the others use the fallback the weights asset recorded at the close before (defaults)
     others = forecasts(engine, f"as_of_date = '{day}' AND symbol <> '{symbols[0]}'")
-    assert set(others["weights_source"]) == {"default"}
+    assert set(others["weights_source"]) == {"symbol"}
+    assert set(others["weights_version"]) == {"20261027-fallback_few_evaluations"}
+    assert others.select((pl.col("w_ensemble") == DEFAULT_WEIGHTS["ensemble"]).all()).item()
 
     # a valid calibrated row takes precedence over the symbol row
     insert_weights(
@@ -526,6 +546,7 @@ def test_the_forecast_contract_rejects_a_target_outside_its_band() -> None:
         "supertrend_component": 0.1,
         "sr_component": 0.0,
         "ensemble_component": 0.3,
+        **dict.fromkeys(LAYER_PROBABILITY_COLUMNS, 1.0 / 3.0),
         "w_supertrend": 0.15,
         "w_sr": 0.15,
         "w_ensemble": 0.7,

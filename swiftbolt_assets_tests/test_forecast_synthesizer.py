@@ -114,24 +114,29 @@ def test_resolve_weights_ignores_rows_not_yet_valid() -> None:
     assert resolved(out) == [("default", DEFAULT_VERSION, DEFAULT_TUPLE)]
 
 
-def test_resolve_weights_validity_is_half_open() -> None:
-    # valid_until == as_of_ts: expired (both sources); valid_from == as_of_ts: valid.
+def test_resolve_weights_validity_runs_from_after_the_fit_through_the_expiry() -> None:
+    # (valid_from, valid_until]: valid_until == as_of_ts is still valid (the forecast at the
+    # next close uses the weights fitted at the previous one); valid_from == as_of_ts is not
+    # yet valid (weights fitted at a close never serve that close's own forecast).
     ending = weight_rows(("AAPL", "1D", "cal-end", T0 - DAY, T0, (0.1, 0.1, 0.8)))
     starting = weight_rows(("AAPL", "1D", "sym-start", T0, T0 + DAY, (0.2, 0.3, 0.5)))
     ending_symbol = weight_rows(("AAPL", "1D", "sym-end", T0 - DAY, T0, (0.2, 0.3, 0.5)))
     req = requests(("AAPL", "1D", T0))
     assert resolved(resolve_weights(req, ending, starting)) == [
-        ("symbol", "sym-start", (0.2, 0.3, 0.5))
+        ("calibrated", "cal-end", (0.1, 0.1, 0.8))
     ]
     assert resolved(resolve_weights(req, NO_ROWS, ending_symbol)) == [
-        ("default", DEFAULT_VERSION, DEFAULT_TUPLE)
+        ("symbol", "sym-end", (0.2, 0.3, 0.5))
     ]
     assert resolved(resolve_weights(req, starting, NO_ROWS)) == [
-        ("calibrated", "sym-start", (0.2, 0.3, 0.5))
+        ("default", DEFAULT_VERSION, DEFAULT_TUPLE)
     ]
-    just_before = requests(("AAPL", "1D", T0 - timedelta(microseconds=1)))
-    assert resolved(resolve_weights(just_before, ending, NO_ROWS)) == [
-        ("calibrated", "cal-end", (0.1, 0.1, 0.8))
+    just_after = requests(("AAPL", "1D", T0 + timedelta(microseconds=1)))
+    assert resolved(resolve_weights(just_after, ending, NO_ROWS)) == [
+        ("default", DEFAULT_VERSION, DEFAULT_TUPLE)
+    ]
+    assert resolved(resolve_weights(just_after, ending, starting)) == [
+        ("symbol", "sym-start", (0.2, 0.3, 0.5))
     ]
 
 
@@ -187,7 +192,7 @@ def expected_resolution(
     """Reference precedence, one request at a time."""
     name, horizon, ts = request
     for source, rows in (("calibrated", calibrated), ("symbol", symbol)):
-        valid = [r for r in rows if r[0] == name and r[1] == horizon and r[3] <= ts < r[4]]
+        valid = [r for r in rows if r[0] == name and r[1] == horizon and r[3] < ts <= r[4]]
         if valid:
             best = max(valid, key=lambda r: r[3])
             return source, best[2], best[5]

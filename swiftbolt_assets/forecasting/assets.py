@@ -7,15 +7,13 @@
   fitted on outcomes known before D; a reason in ``ml_forecast_skips`` where there is none.
 - ``forecast_backtest`` + ``forecast_backtest_predictions`` (unpartitioned): the walk-forward
   backtest with its baselines, metrics table and reliability diagram in the UI.
-- ``confidence_calibration`` (unpartitioned): isotonic maps per horizon and cadence cutoff,
-  fitted on the backtest's out-of-sample predictions.
 
-The loop forecasts → evaluations → weights → forecasts is cut here: forecasts read the weight
-tables point in time from the warehouse instead of depending on the assets that write them.
+The loop forecasts → evaluations → weights/calibration → forecasts is cut here: forecasts read
+the weight tables and ``confidence_calibration`` point in time from the warehouse instead of
+depending on the assets that write them (``swiftbolt_assets.evaluation``).
 """
 
 import base64
-import json
 import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -31,7 +29,7 @@ from swiftbolt_assets.features.assets import FEATURES
 from swiftbolt_assets.forecasting import metrics
 from swiftbolt_assets.forecasting.backtest import METHODS, BacktestConfig, run_backtest
 from swiftbolt_assets.forecasting.cadence import period_cutoffs
-from swiftbolt_assets.forecasting.calibration import IDENTITY, fit_with_holdout
+from swiftbolt_assets.forecasting.calibration import IDENTITY
 from swiftbolt_assets.forecasting.dataset import model_inputs, skip_reasons, with_session_index
 from swiftbolt_assets.forecasting.forecast import (
     FORECAST_COLUMNS,
@@ -51,7 +49,6 @@ from swiftbolt_assets.forecasting.models import (
 from swiftbolt_assets.forecasting.schema import (
     backtest_metrics_schema,
     backtest_predictions_schema,
-    calibration_schema,
     forecasts_schema,
     registry_schema,
     skips_schema,
@@ -81,7 +78,6 @@ FORECAST_MODELS = dg.AssetKey("forecast_models")
 ML_FORECASTS_DAILY = dg.AssetKey("ml_forecasts_daily")
 FORECAST_BACKTEST = dg.AssetKey("forecast_backtest")
 FORECAST_BACKTEST_PREDICTIONS = dg.AssetKey("forecast_backtest_predictions")
-CONFIDENCE_CALIBRATION = dg.AssetKey("confidence_calibration")
 MODELS_PROMOTED = "forecast_models_pass_the_promotion_gate"
 LABELS_AGREE = "ml_forecasts_daily_labels_agree_with_targets"
 CALENDAR_FIRST = date(1990, 1, 2)
@@ -134,7 +130,7 @@ def _markdown(rows: list[dict[str, Any]], columns: list[str]) -> dg.MetadataValu
     return dg.MetadataValue.md(metrics.markdown_table(rows, columns) if rows else "(none)")
 
 
-def _go_live(partitions_def: dg.MultiPartitionsDefinition) -> date:
+def go_live_date(partitions_def: dg.MultiPartitionsDefinition) -> date:
     """The first trading-day partition (go-live)."""
     time_def = partitions_def.get_partitions_def_for_dimension(DATE_DIMENSION)
     assert isinstance(time_def, dg.TimeWindowPartitionsDefinition)
@@ -145,7 +141,7 @@ def build_forecast_models_asset(
     partitions_def: dg.MultiPartitionsDefinition,
 ) -> dg.AssetsDefinition:
     """``forecast_models``: cutoffs from the go-live partition's cadence period on."""
-    go_live = _go_live(partitions_def)
+    go_live = go_live_date(partitions_def)
 
     @dg.asset(
         name="forecast_models",
@@ -328,7 +324,7 @@ def build_ml_forecasts_asset(
     @dg.asset(
         name="ml_forecasts_daily",
         group_name=GROUP,
-        deps=[FEATURES, FORECAST_MODELS, CONFIDENCE_CALIBRATION],
+        deps=[FEATURES, FORECAST_MODELS],
         description="One forecast per (symbol, as-of day, horizon 1D…6M) as of the close: "
         "label, class probabilities, calibrated and raw confidence, predicted return, target "
         "with band, the three layer components and weights, thresholds, model/weights/"
@@ -585,114 +581,3 @@ def run_forecast_backtest(
         asset_key=FORECAST_BACKTEST_PREDICTIONS,
         metadata={"dagster/row_count": predictions.height},
     )
-
-
-def build_confidence_calibration_asset(
-    partitions_def: dg.MultiPartitionsDefinition,
-) -> dg.AssetsDefinition:
-    """``confidence_calibration``: versions from the go-live partition's cadence period on."""
-    go_live = _go_live(partitions_def)
-
-    @dg.asset(
-        name="confidence_calibration",
-        group_name=GROUP,
-        deps=[FORECAST_BACKTEST_PREDICTIONS],
-        description="Per horizon and cadence cutoff, an isotonic map from raw confidence to the "
-        "observed hit rate, fitted on out-of-sample predictions whose outcome was known by the "
-        "cutoff (the walk-forward backtest's until live evaluations exist).",
-        metadata={"warehouse_tables": "confidence_calibration"},
-        kinds={"postgres", "scikit-learn"},
-    )
-    def confidence_calibration(
-        context: dg.AssetExecutionContext, warehouse: WarehouseResource
-    ) -> dg.MaterializeResult:  # type: ignore[type-arg]
-        settings = load_settings()
-        engine = warehouse.engine()
-        with engine.connect() as conn:
-            predictions = pl.read_database(
-                "SELECT horizon, as_of_date, label_end_date, p_bearish, p_neutral, p_bullish, "
-                "realized_label FROM forecast_backtest_predictions",
-                conn,
-                schema_overrides={"as_of_date": pl.Date, "label_end_date": pl.Date},
-            )
-        if predictions.is_empty():
-            context.log.warning("no backtest predictions yet: nothing to calibrate")
-            return dg.MaterializeResult(metadata={"versions": 0})
-        last = predictions.get_column("label_end_date").max()
-        assert isinstance(last, date)
-        sessions = _calendar(settings.exchange, last)
-        cutoffs = period_cutoffs(sessions, go_live, last, 1)
-        probs = predictions.select("p_bearish", "p_neutral", "p_bullish").to_numpy()
-        truth = predictions.get_column("realized_label").replace_strict(
-            ["bearish", "neutral", "bullish"], [0, 1, 2], return_dtype=pl.Int64
-        )
-        predictions = predictions.with_columns(
-            pl.Series("confidence", probs.max(axis=1)),
-            pl.Series("correct", (probs.argmax(axis=1) == truth.to_numpy()).astype(np.float64)),
-        )
-        rows: list[dict[str, Any]] = []
-        for horizon in HORIZONS:
-            subset = predictions.filter(pl.col("horizon") == horizon)
-            for cutoff in cutoffs:
-                known = subset.filter(pl.col("label_end_date") <= cutoff)
-                fit = fit_with_holdout(
-                    known.get_column("confidence").to_numpy(),
-                    known.get_column("correct").to_numpy(),
-                    known.get_column("as_of_date").to_numpy(),
-                )
-                if fit is None:
-                    context.log.warning(
-                        f"{horizon} cutoff {cutoff}: {known.height} outcomes, too few to calibrate"
-                    )
-                    continue
-                context.log.info(
-                    f"{horizon} cutoff {cutoff}: {fit.n_samples} outcomes, hold-out ECE "
-                    f"{fit.ece_before:.4f} raw, {fit.ece_after:.4f} calibrated: serves "
-                    f"{fit.method}"
-                )
-                rows.append(
-                    {
-                        "version_id": f"{horizon}-{cutoff:%Y%m%d}-backtest-{fit.method}",
-                        "horizon": horizon,
-                        "fitted_through": cutoff,
-                        "method": fit.method,
-                        "source": "backtest",
-                        "n_samples": fit.n_samples,
-                        "n_holdout": fit.n_holdout,
-                        "ece_before": fit.ece_before,
-                        "ece_after": fit.ece_after,
-                        "x": list(fit.served.x),
-                        "y": list(fit.served.y),
-                    }
-                )
-        frame = pl.DataFrame(
-            rows,
-            schema={
-                "version_id": pl.String,
-                "horizon": pl.String,
-                "fitted_through": pl.Date,
-                "method": pl.String,
-                "source": pl.String,
-                "n_samples": pl.Int32,
-                "n_holdout": pl.Int32,
-                "ece_before": pl.Float64,
-                "ece_after": pl.Float64,
-                "x": pl.List(pl.Float64),
-                "y": pl.List(pl.Float64),
-            },
-        )
-        frame = validated(frame, calibration_schema())
-        written = replace_table(engine, "confidence_calibration", frame, context.run.run_id)
-        keys = ("horizon", "fitted_through", "n_samples", "ece_before", "ece_after", "method")
-        summary = [{k: r[k] for k in keys} for r in rows]
-        context.log.info(f"{written} calibration versions for cutoffs {[str(c) for c in cutoffs]}")
-        return dg.MaterializeResult(
-            metadata={
-                "versions": written,
-                "holdout_ece": _markdown(summary, list(keys)),
-                "cutoffs": dg.MetadataValue.json([str(c) for c in cutoffs]),
-                "detail": dg.MetadataValue.json(json.loads(json.dumps(summary, default=str))),
-            }
-        )
-
-    return confidence_calibration

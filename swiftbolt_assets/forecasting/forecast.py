@@ -24,6 +24,8 @@ from swiftbolt_assets.forecasting.synthesizer import (
     score,
 )
 
+# Each layer's class probabilities, so the evaluation loop can refit the layer weights.
+LAYER_PROBABILITY_COLUMNS = tuple(f"{layer}_p_{c}" for layer in LAYERS for c in CLASSES)
 FORECAST_COLUMNS = (
     "symbol",
     "as_of_date",
@@ -48,6 +50,7 @@ FORECAST_COLUMNS = (
     "supertrend_component",
     "sr_component",
     "ensemble_component",
+    *LAYER_PROBABILITY_COLUMNS,
     *WEIGHT_COLUMNS,
     "model_version",
     "weights_source",
@@ -128,6 +131,11 @@ def forecast_rows(
         up.alias("threshold_up"),
         pl.col("sigma").alias("sigma_daily"),
         *(pl.Series(name, values) for name, values in components.items()),
+        *(
+            pl.Series(f"{layer}_p_{c}", layers[layer][:, i])
+            for layer in LAYERS
+            for i, c in enumerate(CLASSES)
+        ),
         *WEIGHT_COLUMNS,
         pl.lit(serving.version_id).alias("model_version"),
         "weights_source",

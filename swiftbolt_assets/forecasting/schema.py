@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandera.polars as pa
 import polars as pl
 
-from swiftbolt_assets.forecasting.forecast import FORECAST_COLUMNS
+from swiftbolt_assets.forecasting.forecast import FORECAST_COLUMNS, LAYER_PROBABILITY_COLUMNS
 from swiftbolt_assets.forecasting.labels import CLASSES, HORIZONS
 from swiftbolt_assets.ingestion.sources import SYMBOL_PATTERN
 
@@ -59,6 +59,7 @@ def forecasts_schema() -> pa.DataFrameSchema:
         "target_price": pa.Column(pl.Float64, pa.Check.gt(0)),
         "sigma_daily": pa.Column(pl.Float64, pa.Check.gt(0)),
         **floats,
+        **{c: pa.Column(pl.Float64, _UNIT) for c in LAYER_PROBABILITY_COLUMNS},
         "model_version": pa.Column(str),
         "weights_source": pa.Column(str, pa.Check.isin(["calibrated", "symbol", "default"])),
         "weights_version": pa.Column(str),

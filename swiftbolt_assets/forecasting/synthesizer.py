@@ -11,11 +11,15 @@ Layers, each a probability over (bearish, neutral, bullish):
 The forecast is the weighted average of the three. Layer weights come, point in time at the
 forecast's as-of time, from the first source that has a valid row for (symbol, horizon):
 
-    1. ``calibrated_weights`` with valid_from <= t < expires_at        (source "calibrated")
-    2. ``symbol_model_weights`` with valid_from <= t < valid_until     (source "symbol")
+    1. ``calibrated_weights`` with valid_from < t <= expires_at        (source "calibrated")
+    2. ``symbol_model_weights`` with valid_from < t <= valid_until     (source "symbol")
     3. ``DEFAULT_WEIGHTS``                                            (source "default")
 
-An expired row is never used; among valid rows the latest ``valid_from`` wins. The source and
+A row is valid after the moment it was fitted (``valid_from``, exclusive) through its expiry
+(inclusive): weights fitted at the close of D on D's evaluations serve the forecast made at the
+close of D+1 (their ``valid_until``), never the forecast of D itself, which the daily cycle
+computes before D's evaluations exist; so re-running D's forecast later gives the same row. An
+expired row is never used; among valid rows the latest ``valid_from`` wins. The source and
 version used go on every forecast row.
 
 Target price: the label's class-conditional mean of the volatility-scaled log return,
@@ -73,7 +77,7 @@ def _valid_rows(requests: pl.DataFrame, rows: pl.DataFrame, source: str) -> pl.D
     t = pl.col("as_of_ts")
     return (
         requests.join(rows, on=["symbol", "horizon"], how="inner")
-        .filter((pl.col("valid_from") <= t) & (t < pl.col("valid_until")))
+        .filter((pl.col("valid_from") < t) & (t <= pl.col("valid_until")))
         .sort("valid_from", "version_id", descending=True)
         .unique("_request", keep="first", maintain_order=True)
         .select(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any
 
@@ -102,3 +102,38 @@ def query_frame(
         return pl.DataFrame(schema=schema)
     buffer.seek(0)
     return pl.read_csv(buffer, schema=schema, try_parse_dates=False)
+
+
+def epoch_us(column: str) -> str:
+    """SQL for a timestamptz column as epoch microseconds (CSV-safe; see ``with_timestamps``)."""
+    return f"(extract(epoch FROM {column}) * 1000000)::bigint"
+
+
+def with_timestamps(frame: pl.DataFrame, *columns: str) -> pl.DataFrame:
+    """Turn the ``<column>_us`` epoch-microsecond columns back into UTC datetimes."""
+    return frame.with_columns(
+        pl.col(f"{c}_us").cast(pl.Datetime("us")).dt.replace_time_zone("UTC").alias(c)
+        for c in columns
+    ).drop(*(f"{c}_us" for c in columns))
+
+
+def replace_slices(
+    engine: sa.Engine,
+    frames: Mapping[str, pl.DataFrame],
+    pairs: Iterable[tuple[date, str]],
+    run_id: str,
+) -> int:
+    """Replace the run's (partition_date, symbol) slice of each table in ``frames`` with the
+    frame's rows (tagged with ``run_id``), all in one transaction; return the rows deleted.
+
+    A run killed mid-write rolls back: readers keep the previous slice. Two runs of the same
+    partition serialize on the tables' advisory locks (taken in a fixed order, no deadlock).
+    """
+    with engine.begin() as conn:
+        lock_tables(conn, frames)
+        stage_slice(conn, pairs)
+        deleted = sum(delete_slice(conn, table) for table in frames)
+        tag = pl.lit(run_id).alias("run_id")
+        for table, frame in frames.items():
+            copy_frame(conn, table, frame.with_columns(tag))
+    return deleted

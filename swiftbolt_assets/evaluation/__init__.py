@@ -1,0 +1,1 @@
+"""The evaluation loop: forecasts scored on final bars, rolling live scores, layer weights."""

@@ -1,0 +1,187 @@
+"""The contracts of the evaluation tables' rows (pandera, polars backend), checked before every
+write like the forecasting ones. ``run_id`` and ``created_at`` are added at write time."""
+
+from __future__ import annotations
+
+import pandera.polars as pa
+import polars as pl
+
+from swiftbolt_assets.evaluation.live import LIVE_COLUMNS
+from swiftbolt_assets.evaluation.outcomes import EVALUATION_COLUMNS
+from swiftbolt_assets.evaluation.weights import WEIGHTS_COLUMNS
+from swiftbolt_assets.forecasting.forecast import LAYER_PROBABILITY_COLUMNS
+from swiftbolt_assets.forecasting.labels import CLASSES, HORIZONS
+from swiftbolt_assets.ingestion.sources import SYMBOL_PATTERN
+
+_HORIZONS = list(HORIZONS)
+_UNIT = pa.Check.in_range(0.0, 1.0)
+_LABEL = pa.Check.isin(list(CLASSES))
+
+
+def _finite() -> pa.Check:
+    return pa.Check(lambda data: data.lazyframe.select(pl.col(data.key).is_finite()))
+
+
+def _rows(data: pa.PolarsData, expression: pl.Expr) -> pl.LazyFrame:
+    return data.lazyframe.select(expression)
+
+
+def evaluations_schema() -> pa.DataFrameSchema:
+    """A ``forecast_evaluations_daily`` row: one per evaluated forecast."""
+    floats = (
+        "predicted_return",
+        "lower_band",
+        "upper_band",
+        "realized_return",
+        "price_error_pct",
+    )
+    positive = (
+        "target_price",
+        "forecast_close",
+        "as_of_close",
+        "target_close",
+        "adjustment_factor",
+        "realized_price",
+    )
+    columns = {
+        "symbol": pa.Column(str, pa.Check.str_matches(SYMBOL_PATTERN)),
+        "as_of_date": pa.Column(pl.Date),
+        "horizon": pa.Column(str, pa.Check.isin(_HORIZONS)),
+        "horizon_days": pa.Column(pl.Int32, pa.Check.isin(list(HORIZONS.values()))),
+        "target_date": pa.Column(pl.Date),
+        "partition_date": pa.Column(pl.Date),
+        "predicted_label": pa.Column(str, _LABEL),
+        "realized_label": pa.Column(str, _LABEL),
+        **{f"p_{c}": pa.Column(pl.Float64, _UNIT) for c in CLASSES},
+        "confidence": pa.Column(pl.Float64, _UNIT),
+        "raw_confidence": pa.Column(pl.Float64, _UNIT),
+        "threshold_down": pa.Column(pl.Float64, pa.Check.lt(0)),
+        "threshold_up": pa.Column(pl.Float64, pa.Check.gt(0)),
+        **{name: pa.Column(pl.Float64, _finite()) for name in floats},
+        **{name: pa.Column(pl.Float64, pa.Check.gt(0)) for name in positive},
+        "label_correct": pa.Column(pl.Boolean),
+        "direction_correct": pa.Column(pl.Boolean, nullable=True),
+        "inside_band": pa.Column(pl.Boolean),
+        **{c: pa.Column(pl.Float64, _UNIT, nullable=True) for c in LAYER_PROBABILITY_COLUMNS},
+        "model_version": pa.Column(str),
+        "weights_source": pa.Column(str),
+        "weights_version": pa.Column(str),
+        "calibration_version": pa.Column(str, nullable=True),
+        "forecast_run_id": pa.Column(str),
+        "bar_run_id": pa.Column(str),
+        "bar_created_at": pa.Column(pl.Datetime("us", "UTC")),
+    }
+    assert set(columns) == set(EVALUATION_COLUMNS)
+    return pa.DataFrameSchema(
+        columns,
+        unique=["symbol", "as_of_date", "horizon"],
+        strict=True,
+        name="forecast_evaluations_daily",
+        checks=[
+            pa.Check(
+                lambda d: _rows(
+                    d,
+                    (pl.col("target_date") == pl.col("partition_date"))
+                    & (pl.col("target_date") > pl.col("as_of_date")),
+                )
+            ),
+            pa.Check(
+                lambda d: _rows(
+                    d,
+                    (pl.col("predicted_label") == pl.col("realized_label"))
+                    == pl.col("label_correct"),
+                )
+            ),
+        ],
+    )
+
+
+def live_schema() -> pa.DataFrameSchema:
+    """A ``live_predictions_daily`` row: one per (symbol, day, horizon, window size)."""
+    rates = ("accuracy", "directional_accuracy", "ece", "mean_confidence", "inside_band_rate")
+    columns = {
+        "symbol": pa.Column(str, pa.Check.str_matches(SYMBOL_PATTERN)),
+        "horizon": pa.Column(str, pa.Check.isin(_HORIZONS)),
+        "partition_date": pa.Column(pl.Date),
+        "window_size": pa.Column(pl.Int32, pa.Check.gt(0)),
+        "n": pa.Column(pl.Int32, pa.Check.gt(0)),
+        "first_target_date": pa.Column(pl.Date),
+        "last_target_date": pa.Column(pl.Date),
+        **{r: pa.Column(pl.Float64, _UNIT, nullable=r == "directional_accuracy") for r in rates},
+        "n_directional": pa.Column(pl.Int32, pa.Check.ge(0)),
+        "brier": pa.Column(pl.Float64, pa.Check.in_range(0.0, 2.0)),
+        "mean_abs_price_error_pct": pa.Column(pl.Float64, pa.Check.ge(0)),
+        **{f"n_{c}": pa.Column(pl.Int32, pa.Check.ge(0)) for c in CLASSES},
+        **{f"hit_rate_{c}": pa.Column(pl.Float64, _UNIT, nullable=True) for c in CLASSES},
+    }
+    assert set(columns) == set(LIVE_COLUMNS)
+    return pa.DataFrameSchema(
+        columns,
+        unique=["symbol", "partition_date", "horizon", "window_size"],
+        strict=True,
+        name="live_predictions_daily",
+        checks=[
+            pa.Check(lambda d: _rows(d, pl.col("n") <= pl.col("window_size"))),
+            pa.Check(lambda d: _rows(d, pl.col("last_target_date") <= pl.col("partition_date"))),
+            pa.Check(
+                lambda d: _rows(d, pl.sum_horizontal(*(f"n_{c}" for c in CLASSES)) == pl.col("n"))
+            ),
+        ],
+    )
+
+
+def weights_schema() -> pa.DataFrameSchema:
+    """A ``symbol_model_weights`` row: one per (symbol, horizon, version)."""
+    briers = (
+        "train_brier",
+        "validation_brier_fitted",
+        "validation_brier_default",
+        "validation_brier_ensemble",
+    )
+    columns = {
+        "symbol": pa.Column(str, pa.Check.str_matches(SYMBOL_PATTERN)),
+        "horizon": pa.Column(str, pa.Check.isin(_HORIZONS)),
+        "partition_date": pa.Column(pl.Date),
+        "method": pa.Column(
+            str, pa.Check.isin(["fitted", "fallback_few_evaluations", "fallback_no_gain"])
+        ),
+        **{
+            f"w_{layer}": pa.Column(pl.Float64, _UNIT) for layer in ("supertrend", "sr", "ensemble")
+        },
+        "n_evaluations": pa.Column(pl.Int32, pa.Check.ge(0)),
+        "n_train": pa.Column(pl.Int32, pa.Check.ge(0)),
+        "n_validation": pa.Column(pl.Int32, pa.Check.ge(0)),
+        **{b: pa.Column(pl.Float64, pa.Check.in_range(0.0, 2.0), nullable=True) for b in briers},
+        "fallback_reason": pa.Column(str, nullable=True),
+        "version_id": pa.Column(str),
+        "fitted_through": pa.Column(pl.Date),
+        "valid_from": pa.Column(pl.Datetime("us", "UTC")),
+        "valid_until": pa.Column(pl.Datetime("us", "UTC")),
+    }
+    assert set(columns) == {
+        *WEIGHTS_COLUMNS,
+        "version_id",
+        "fitted_through",
+        "valid_from",
+        "valid_until",
+    }
+    return pa.DataFrameSchema(
+        columns,
+        unique=["symbol", "horizon", "version_id"],
+        strict=True,
+        name="symbol_model_weights",
+        checks=[
+            pa.Check(lambda d: _rows(d, pl.col("valid_until") > pl.col("valid_from"))),
+            pa.Check(
+                lambda d: _rows(
+                    d,
+                    (pl.sum_horizontal("w_supertrend", "w_sr", "w_ensemble") - 1.0).abs() < 1e-9,
+                )
+            ),
+            pa.Check(
+                lambda d: _rows(
+                    d, (pl.col("method") == "fitted") == pl.col("fallback_reason").is_null()
+                )
+            ),
+        ],
+    )

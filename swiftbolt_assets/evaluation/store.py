@@ -1,0 +1,217 @@
+"""Warehouse reads of the evaluation assets (their writes go through ``replace_slices``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+
+import polars as pl
+import sqlalchemy as sa
+
+from swiftbolt_assets.evaluation.outcomes import FORECAST_FIELDS
+from swiftbolt_assets.forecasting.forecast import LAYER_PROBABILITY_COLUMNS
+from swiftbolt_assets.warehouse.slices import (
+    copy_frame,
+    epoch_us,
+    lock_tables,
+    query_frame,
+    stage_slice,
+    with_timestamps,
+)
+
+_STRINGS = {
+    "symbol",
+    "horizon",
+    "label",
+    "model_version",
+    "weights_source",
+    "weights_version",
+    "calibration_version",
+    "run_id",
+    "predicted_label",
+    "realized_label",
+}
+_DATES = {"as_of_date", "target_date", "partition_date"}
+_INTS = {"horizon_days"}
+_BOOLS = {"label_correct", "direction_correct", "inside_band"}
+
+
+def _schema(columns: Iterable[str]) -> dict[str, pl.DataType]:
+    def dtype(c: str) -> pl.DataType:
+        if c in _STRINGS:
+            return pl.String()
+        if c in _DATES:
+            return pl.Date()
+        if c in _INTS:
+            return pl.Int32()
+        if c in _BOOLS:
+            return pl.Boolean()
+        return pl.Float64()
+
+    return {c: dtype(c) for c in columns}
+
+
+def read_forecasts_due(engine: sa.Engine, pairs: Iterable[tuple[date, str]]) -> pl.DataFrame:
+    """The ml_forecasts_daily rows whose (target_date, symbol) is one of ``pairs``."""
+    columns = [*FORECAST_FIELDS, "close", "label", "run_id"]
+    query = (
+        f"SELECT {', '.join(f'f.{c}' for c in columns)} FROM _run_slice s "
+        "JOIN ml_forecasts_daily f ON f.target_date = s.partition_date AND f.symbol = s.symbol "
+        "ORDER BY f.symbol, f.target_date, f.horizon_days"
+    )
+    with engine.begin() as conn:
+        stage_slice(conn, pairs)
+        return query_frame(conn, query, {}, _schema(columns))
+
+
+def read_daily_bars(engine: sa.Engine, symbols: list[str], first: date, last: date) -> pl.DataFrame:
+    """Raw d1 bars of ``symbols`` with sessions in [first, last], with who wrote them when."""
+    query = (
+        "SELECT symbol, 'd1' AS timeframe, session_date, close, split_coefficient, "
+        f"dividend_amount, run_id, {epoch_us('created_at')} AS created_at_us FROM ohlc_bars "
+        "WHERE timeframe = 'd1' AND symbol = ANY(%(symbols)s) "
+        "AND session_date BETWEEN %(first)s AND %(last)s ORDER BY symbol, session_date"
+    )
+    schema = {
+        "symbol": pl.String(),
+        "timeframe": pl.String(),
+        "session_date": pl.Date(),
+        "close": pl.Float64(),
+        "split_coefficient": pl.Float64(),
+        "dividend_amount": pl.Float64(),
+        "run_id": pl.String(),
+        "created_at_us": pl.Int64(),
+    }
+    with engine.connect() as conn:
+        frame = query_frame(conn, query, {"symbols": symbols, "first": first, "last": last}, schema)
+    return with_timestamps(frame, "created_at")
+
+
+LIVE_INPUTS = (
+    "symbol",
+    "horizon",
+    "as_of_date",
+    "target_date",
+    "predicted_label",
+    "realized_label",
+    "p_bearish",
+    "p_neutral",
+    "p_bullish",
+    "confidence",
+    "raw_confidence",
+    "label_correct",
+    "direction_correct",
+    "inside_band",
+    "price_error_pct",
+    *LAYER_PROBABILITY_COLUMNS,
+)
+
+
+def read_evaluations(
+    engine: sa.Engine,
+    symbols: list[str] | None,
+    since: date,
+    through: date,
+    columns: Iterable[str] = LIVE_INPUTS,
+) -> pl.DataFrame:
+    """forecast_evaluations_daily rows (of ``symbols``, or all) with target dates in
+    [since, through]."""
+    wanted = list(columns)
+    # COPY's CSV writes booleans as t/f: read them as 0/1 and type them back
+    select = ", ".join(f"{c}::int AS {c}" if c in _BOOLS else c for c in wanted)
+    schema = {c: (pl.Int8() if c in _BOOLS else t) for c, t in _schema(wanted).items()}
+    where = "target_date BETWEEN %(since)s AND %(through)s"
+    if symbols is not None:
+        where += " AND symbol = ANY(%(symbols)s)"
+    query = (
+        f"SELECT {select} FROM forecast_evaluations_daily WHERE {where} "
+        "ORDER BY symbol, horizon, target_date"
+    )
+    with engine.connect() as conn:
+        frame = query_frame(
+            conn, query, {"symbols": symbols, "since": since, "through": through}, schema
+        )
+    return frame.with_columns(pl.col(c).cast(pl.Boolean) for c in wanted if c in _BOOLS)
+
+
+CALIBRATION_SCHEMA: dict[str, pl.DataType] = {
+    "version_id": pl.String(),
+    "horizon": pl.String(),
+    "fitted_through": pl.Date(),
+    "method": pl.String(),
+    "source": pl.String(),
+    "n_samples": pl.Int32(),
+    "n_holdout": pl.Int32(),
+    "ece_before": pl.Float64(),
+    "ece_after": pl.Float64(),
+    "x": pl.List(pl.Float64()),
+    "y": pl.List(pl.Float64()),
+}
+
+
+def calibration_keys(engine: sa.Engine) -> set[tuple[str, date]]:
+    """(horizon, fitted_through) of every confidence_calibration version."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT horizon, fitted_through FROM confidence_calibration")
+        ).all()
+    return {(r[0], r[1]) for r in rows}
+
+
+def read_backtest_outcomes(engine: sa.Engine, horizons: list[str], through: date) -> pl.DataFrame:
+    """Backtest predictions of ``horizons`` whose label ended by ``through``: (horizon,
+    as_of_date, label_end_date, confidence = top probability, correct = 0/1)."""
+    query = (
+        "SELECT horizon, as_of_date, label_end_date, p_bearish, p_neutral, p_bullish, "
+        "realized_label FROM forecast_backtest_predictions "
+        "WHERE horizon = ANY(%(horizons)s) AND label_end_date <= %(through)s"
+    )
+    schema = {
+        "horizon": pl.String(),
+        "as_of_date": pl.Date(),
+        "label_end_date": pl.Date(),
+        "p_bearish": pl.Float64(),
+        "p_neutral": pl.Float64(),
+        "p_bullish": pl.Float64(),
+        "realized_label": pl.String(),
+    }
+    with engine.connect() as conn:
+        frame = query_frame(conn, query, {"horizons": horizons, "through": through}, schema)
+    probs = ["p_bearish", "p_neutral", "p_bullish"]
+    top = pl.concat_list(probs).list.arg_max()
+    truth = pl.col("realized_label").replace_strict(
+        ["bearish", "neutral", "bullish"], [0, 1, 2], return_dtype=pl.UInt32
+    )
+    return frame.select(
+        "horizon",
+        "as_of_date",
+        "label_end_date",
+        pl.max_horizontal(probs).alias("confidence"),
+        (top == truth).cast(pl.Float64).alias("correct"),
+    )
+
+
+def insert_calibrations(engine: sa.Engine, frame: pl.DataFrame, run_id: str) -> int:
+    """Add the versions of ``frame`` that do not exist yet (by horizon and fitted_through):
+    a version is written once and never replaced, so a forecast's calibration_version always
+    names the map it used."""
+    with engine.begin() as conn:
+        lock_tables(conn, ["confidence_calibration"])
+        existing = {
+            (r[0], r[1])
+            for r in conn.execute(
+                sa.text("SELECT horizon, fitted_through FROM confidence_calibration")
+            ).all()
+        }
+        new = (
+            frame.filter(
+                ~pl.struct("horizon", "fitted_through").is_in(
+                    [{"horizon": h, "fitted_through": d} for h, d in existing]
+                )
+            )
+            if existing
+            else frame
+        )
+        return copy_frame(
+            conn, "confidence_calibration", new.with_columns(pl.lit(run_id).alias("run_id"))
+        )
