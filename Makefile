@@ -10,7 +10,7 @@ SERVICE_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 export DAGSTER_EVENT_BATCH_SIZE ?= 1000
 PYTEST_ARGS ?=
 
-.PHONY: help install migrate run dev test test-service lint format bench clean
+.PHONY: help install migrate run dev replay test test-service lint format bench clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -33,6 +33,9 @@ run: $(STAMP) ## migrate, generate demo data, materialize the asset graph, print
 
 dev: $(STAMP) ## open the Dagster UI (webserver + daemon) on http://127.0.0.1:3000
 	@$(BIN)/python -m swiftbolt_assets.cli dev
+
+replay: $(STAMP) ## replay the daily cycle over the last 60 sp500 trading days (REPLAY_ARGS=...)
+	@$(BIN)/python -m swiftbolt_assets.cli replay $(REPLAY_ARGS)
 
 test: $(STAMP) lint ## lint, type-check and run the whole test suite on the embedded PostgreSQL
 	@$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -1,4 +1,4 @@
-"""Command line: ``python -m swiftbolt_assets.cli {migrate,demo-data,run,dev,summary}``.
+"""Command line: ``python -m swiftbolt_assets.cli {migrate,demo-data,run,dev,replay,summary}``.
 
 The Makefile wraps these. Each command resolves the warehouse (starting the embedded PostgreSQL
 when ``SWIFTBOLT_DATABASE_URL`` is unset) and holds it for as long as it runs, so Dagster's
@@ -214,6 +214,21 @@ def cmd_dev(settings: Settings, port: int) -> int:
     return child.wait()
 
 
+def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
+    from swiftbolt_assets.replay import replay
+
+    if not args.source.is_dir():
+        print(f"replay source not found: {args.source} (the sp500 files live in ../shared/data)")
+        return 2
+    return replay(
+        settings,
+        days=args.days,
+        source=args.source,
+        cadence_months=args.cadence_months,
+        through=args.through,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="swiftbolt", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -226,6 +241,24 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("run", help="migrate, ingest the drop folder, materialize, summarize")
     dev = sub.add_parser("dev", help="Dagster UI (webserver + daemon) on the project instance")
     dev.add_argument("--port", type=int, default=3000)
+    replay = sub.add_parser(
+        "replay",
+        help="replay the daily cycle day by day over the last trading days of real daily files",
+    )
+    replay.add_argument("--days", type=int, default=60)
+    replay.add_argument(
+        "--source",
+        type=Path,
+        default=PROJECT_ROOT.parent / "shared" / "data" / "sp500_daily",
+        help="folder of daily CSV files (default: ../shared/data/sp500_daily)",
+    )
+    replay.add_argument(
+        "--cadence-months",
+        type=int,
+        default=1,
+        help="forecast_models retrain cadence (1 monthly as in production; 12 retrains once)",
+    )
+    replay.add_argument("--through", type=date.fromisoformat, default=None)
     sub.add_parser("summary", help="print what the warehouse holds")
     args = parser.parse_args(argv)
 
@@ -247,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_run(settings)
     if args.command == "dev":
         return cmd_dev(settings, args.port)
+    if args.command == "replay":
+        return cmd_replay(settings, args)
     print_summary(resolve_urls(settings))
     return 0
 

@@ -453,7 +453,8 @@ def build_confidence_calibration_asset(
         summary = [{k: r[k] for k in (*keys, "method")} for r in rows]
         context.log.info(
             f"{written} new calibration version(s) of {len(due)} due for cutoffs "
-            f"{sorted({str(c) for _, c in due})}"
+            f"{sorted({str(c) for _, c in due})}; the rest wait for enough outcomes (live "
+            f"evaluations over {config.min_live_target_days} target days, or a backtest)"
         )
         return dg.MaterializeResult(
             metadata={
@@ -500,7 +501,7 @@ def _calibration_version(
         )
         source = "backtest"
     if fit is None:
-        context.log.warning(
+        context.log.debug(
             f"{horizon} cutoff {cutoff}: too few outcomes to calibrate ({known_live.height} live "
             f"over {days} target days; backtest too small): forecasts keep the previous version"
         )

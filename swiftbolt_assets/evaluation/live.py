@@ -122,6 +122,7 @@ def live_scores(
             right_on="target_date",
             by="_group",
             strategy="backward",
+            check_sortedness=False,  # both sides sorted by their date above
         )
         .filter(pl.col("_pos").is_not_null())
         .with_columns((pl.col("_pos").cast(pl.Int64) + 1).alias("_end"))
