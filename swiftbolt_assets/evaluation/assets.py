@@ -44,7 +44,7 @@ from swiftbolt_assets.forecasting.assets import (
     go_live_date,
 )
 from swiftbolt_assets.forecasting.cadence import period_cutoffs
-from swiftbolt_assets.forecasting.calibration import fit_with_holdout
+from swiftbolt_assets.forecasting.calibration import MIN_SAMPLES, fit_with_holdout
 from swiftbolt_assets.forecasting.labels import HORIZONS
 from swiftbolt_assets.forecasting.schema import calibration_schema, validated
 from swiftbolt_assets.forecasting.store import last_daily_session
@@ -193,6 +193,7 @@ def _evaluations_asset(partitions_def: dg.MultiPartitionsDefinition) -> dg.Asset
                 "dagster/row_count": evaluations.height,
                 "forecasts_due": forecasts.height,
                 "pending": pending.height,
+                "pending_examples": dg.MetadataValue.json(examples),
                 "by_horizon": _summary(evaluations),
                 "compute_seconds": round(compute_s, 3),
                 "write_seconds": round(write_s, 3),
@@ -389,6 +390,9 @@ class ConfidenceCalibrationConfig(dg.Config):  # type: ignore[misc]
         description="a horizon's version is fitted on live evaluations once they span at least "
         "this many target days (and hold enough rows); before that, on the backtest",
     )
+    min_live_samples: int = Field(
+        MIN_SAMPLES, description="fewest live evaluations a horizon's live version is fitted on"
+    )
 
 
 def build_confidence_calibration_asset(
@@ -445,6 +449,7 @@ def build_confidence_calibration_asset(
                     live=live,
                     backtest=backtest,
                     min_live_target_days=config.min_live_target_days,
+                    min_live_samples=config.min_live_samples,
                 )
             )
         frame = validated(pl.DataFrame(rows, schema=CALIBRATION_SCHEMA), calibration_schema())
@@ -478,6 +483,7 @@ def _calibration_version(
     live: pl.DataFrame,
     backtest: pl.DataFrame,
     min_live_target_days: int,
+    min_live_samples: int,
 ) -> list[dict[str, Any]]:
     """The version of (horizon, cutoff): live when enough, else backtest; none if neither."""
     known_live = live.filter((pl.col("horizon") == horizon) & (pl.col("target_date") <= cutoff))
@@ -488,6 +494,7 @@ def _calibration_version(
             known_live.get_column("raw_confidence").to_numpy(),
             known_live.get_column("label_correct").cast(pl.Float64).to_numpy(),
             known_live.get_column("as_of_date").to_numpy(),
+            min_samples=min_live_samples,
         )
         source = "live"
     if fit is None:

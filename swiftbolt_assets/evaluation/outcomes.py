@@ -175,7 +175,7 @@ def evaluate(
     reason = (
         pl.when(pl.col("target_close").is_null())
         .then(pl.format("no d1 bar for {} yet", pl.col("target_date")))
-        .when(pl.col("bar_created_at") < pl.col("close_utc"))
+        .when(pl.col("close_utc").is_null() | (pl.col("bar_created_at") < pl.col("close_utc")))
         .then(
             pl.format(
                 "the {} bar is partial: written at {} UTC, before the session's close at {} UTC",

@@ -42,6 +42,7 @@ MIN_TRAIN = 20
 MIN_VALIDATION = 10
 VALIDATION_FRACTION = 0.25
 GRID_STEP = 0.05
+GAIN_TOLERANCE = 1e-9  # Brier units
 _PAIRS = [(i, j) for i in range(len(LAYERS)) for j in range(i, len(LAYERS))]
 _DAY_KEY = 1_000_000  # composite search key: group * _DAY_KEY + days since 1970
 
@@ -225,7 +226,9 @@ def fit_weights(
     served = grid[np.argmin(np.where(np.isnan(all_scores), np.inf, all_scores), axis=0)]
 
     few = (n < params.min_evaluations) | (n_train < params.min_train)
-    gain = validation_scores < default_validation
+    # a real gain, not float noise: the quadratic form rounds differently per grid point, and
+    # identical layers would otherwise "beat" the defaults by one unit in the last place
+    gain = validation_scores < default_validation - GAIN_TOLERANCE
     method = np.where(few, "fallback_few_evaluations", np.where(gain, "fitted", "fallback_no_gain"))
     chosen = np.where((method == "fitted")[:, None], served, default)
     fitted = ~few
@@ -272,4 +275,5 @@ def fit_weights(
             .alias("fallback_reason")
         )
         .select(WEIGHTS_COLUMNS)
+        .sort("partition_date", "symbol", "horizon")
     )

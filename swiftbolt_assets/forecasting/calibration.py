@@ -77,14 +77,17 @@ class CalibrationFit:
 
 
 def fit_with_holdout(
-    confidence: FloatArray, correct: FloatArray, order: npt.ArrayLike
+    confidence: FloatArray,
+    correct: FloatArray,
+    order: npt.ArrayLike,
+    min_samples: int = MIN_SAMPLES,
 ) -> CalibrationFit | None:
     """Fit on all rows; diagnostics from a time split by ``order`` (e.g. as-of dates).
 
-    None when there are fewer than ``MIN_SAMPLES`` rows (keep the previous version).
+    None when there are fewer than ``min_samples`` rows (keep the previous version).
     """
     n = confidence.size
-    if n < MIN_SAMPLES:
+    if n < min_samples:
         return None
     ranks = np.argsort(np.asarray(order), kind="stable")
     cut = int(n * (1.0 - HOLDOUT_FRACTION))
