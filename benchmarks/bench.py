@@ -16,6 +16,11 @@ Stage ``features_incremental``: the next day's partition for all 504 symbols (re
 lookback window), as one Dagster run.
 Stage ``sensor``: ``new_ohlc_bars_sensor`` over the 504 files: the first tick (parse, register
 every symbol, plan range runs), a tick with nothing changed, a tick after one file changed.
+Stage ``cycle`` (``--cycle-repeat`` times, fresh processes): the whole ``daily_cycle_job`` for the
+files' last day over all symbols, through Dagster (ingest, features, models (nothing due),
+forecasts, evaluations of the go-live day's 1D forecasts, live scores, weights, calibration),
+reported per step (``STEP_SUCCESS`` durations) and as wall time. ``make replay`` measures the
+same per stage over 60 days with full evaluation histories.
 Stage ``talib_ratio``: our computation of the indicators TA-Lib also has
 (``compute_talib_shared``: 36 columns) versus TA-Lib computing them on the same adjusted d1 data
 (a loop over symbols); the whole 43-column ``add_indicators`` is timed too.
@@ -165,6 +170,7 @@ def one_forecast_stage(stage: str, drop_dir: Path) -> dict[str, Any]:
     from swiftbolt_assets.cli import prepare_dagster_env
     from swiftbolt_assets.definitions import DAILY_CYCLE_JOB, RESEARCH_JOB, build_definitions
     from swiftbolt_assets.ingestion.resources import DropFolderResource
+    from swiftbolt_assets.replay import STAGES, step_seconds
     from swiftbolt_assets.settings import load_settings
     from swiftbolt_assets.warehouse.database import resolve_urls
     from swiftbolt_assets.warehouse.resources import WarehouseResource
@@ -191,29 +197,43 @@ def one_forecast_stage(stage: str, drop_dir: Path) -> dict[str, Any]:
         ],
     }
     job = defs.resolve_job_def(RESEARCH_JOB if stage == "research" else DAILY_CYCLE_JOB)
-    tags = (
-        {
-            "dagster/asset_partition_range_start": f"{NEXT_DAY}|{symbols[0]}",
-            "dagster/asset_partition_range_end": f"{NEXT_DAY}|{symbols[-1]}",
+
+    def day_tags(day: str) -> dict[str, str]:
+        return {
+            "dagster/asset_partition_range_start": f"{day}|{symbols[0]}",
+            "dagster/asset_partition_range_end": f"{day}|{symbols[-1]}",
         }
-        if stage == "forecast"
-        else {}
-    )
+
+    tags = day_tags(NEXT_DAY) if stage in {"forecast", "cycle"} else {}
     with dg.DagsterInstance.get() as instance:
+        if stage == "cycle":
+            # untimed: the go-live day's forecasts, so the cycle of the next day has its 1D
+            # forecasts to evaluate (the longer horizons' targets lie past the data)
+            job.execute_in_process(
+                instance=instance,
+                tags=day_tags(GO_LIVE),
+                run_config=quiet,
+                asset_selection=[dg.AssetKey("ml_forecasts_daily")],
+            )
         started = time.perf_counter()
         result = job.execute_in_process(
             instance=instance,
             tags=tags,
             run_config=quiet,
-            asset_selection=[dg.AssetKey(k) for k in selections[stage]],
+            asset_selection=(
+                None if stage == "cycle" else [dg.AssetKey(k) for k in selections[stage]]
+            ),
         )
         wall = time.perf_counter() - started
     assert result.success
     metadata: dict[str, Any] = {}
     nodes = {"models": "forecast_models", "forecast": "ml_forecasts_daily"}
-    names = (
-        [nodes[stage]] if stage in nodes else ["run_forecast_backtest", "confidence_calibration"]
-    )
+    if stage == "cycle":
+        names = list(STAGES)
+    elif stage in nodes:
+        names = [nodes[stage]]
+    else:
+        names = ["run_forecast_backtest", "confidence_calibration"]
     for node in names:
         for materialization in result.asset_materializations_for_node(node):
             metadata[materialization.asset_key.to_user_string()] = {
@@ -224,6 +244,7 @@ def one_forecast_stage(stage: str, drop_dir: Path) -> dict[str, Any]:
     return {
         "stage": stage,
         "wall_s": wall,
+        "steps_s": step_seconds(result),
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "metadata": metadata,
     }
@@ -374,6 +395,21 @@ def forecasting_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "forecast_peak_rss_mib_median": round(med([f["peak_rss_mib"] for f in forecast])),
         "forecast_skips": forecast[0]["metadata"]["ml_forecasts_daily"]["skip_reasons"],
     }
+    cycles = [c for r in runs for c in r.get("cycle_runs", [])]
+    if cycles:
+        stages = list(cycles[0]["steps_s"])
+        summary |= {
+            "cycle_runs": len(cycles),
+            "cycle_wall_s_median": med([c["wall_s"] for c in cycles]),
+            "cycle_wall_s_all": [round(c["wall_s"], 2) for c in cycles],
+            "cycle_steps_s_median": {
+                name: med([c["steps_s"].get(name, 0.0) for c in cycles]) for name in stages
+            },
+            "cycle_peak_rss_mib_median": round(med([c["peak_rss_mib"] for c in cycles])),
+            "cycle_evaluations": cycles[0]["metadata"]
+            .get("forecast_evaluations_daily", {})
+            .get("dagster/row_count"),
+        }
     if research:
         backtest = research[-1]["metadata"]["forecast_backtest"]
         summary |= {
@@ -404,6 +440,14 @@ def forecasting_text(summary: dict[str, Any]) -> str:
         f" peak RSS {summary['forecast_peak_rss_mib_median']} MiB; skips "
         f"{summary['forecast_skips']}",
     ]
+    if "cycle_wall_s_median" in summary:
+        steps = ", ".join(f"{k} {v} s" for k, v in summary["cycle_steps_s_median"].items())
+        lines.append(
+            f"daily cycle for one new day, all symbols, every asset of daily_cycle_job: "
+            f"{summary['cycle_wall_s_median']} s wall (runs {summary['cycle_wall_s_all']}; "
+            f"target <= 60 s); steps (median): {steps}; {summary['cycle_evaluations']} "
+            f"evaluations; peak RSS {summary['cycle_peak_rss_mib_median']} MiB"
+        )
     if "research_wall_s_median" in summary:
         lines += [
             f"forecast_backtest + confidence_calibration: {summary['research_wall_s_median']} s "
@@ -442,8 +486,8 @@ def one_repetition(
                 f"{run['peak_rss_mib']:,.0f} MiB"
             )
             continue
-        if stage == "forecast":  # re-runs replace the same slice: idempotent
-            run.setdefault("forecast_runs", []).append(measured)
+        if stage in {"forecast", "cycle"}:  # re-runs replace the same slice: idempotent
+            run.setdefault(f"{stage}_runs", []).append(measured)
         else:
             run[stage] = measured
         print(
@@ -467,6 +511,12 @@ def main() -> int:
         type=int,
         default=3,
         help="one-day inference runs per repetition (each a fresh process)",
+    )
+    parser.add_argument(
+        "--cycle-repeat",
+        type=int,
+        default=3,
+        help="runs of the whole daily cycle for one new day per repetition (fresh processes)",
     )
     parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--stage", default="ingest", help=argparse.SUPPRESS)
@@ -504,6 +554,7 @@ def main() -> int:
             else:
                 env["SWIFTBOLT_HOME"] = str(Path(tmp) / f"state{i}")
             stages = ["ingest", "models", *["forecast"] * args.forecast_repeat]
+            stages += ["cycle"] * args.cycle_repeat
             stages += ["research"] if i < args.research_repeat else []
             run = one_repetition(i + 1, stages, env, drop.parent)
             if run is None:

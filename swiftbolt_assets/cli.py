@@ -170,6 +170,20 @@ def print_summary(urls: DatabaseUrls) -> None:
                 "GROUP BY horizon, horizon_days ORDER BY horizon_days"
             )
         ).all()
+        evaluations = conn.execute(
+            sa.text(
+                "SELECT horizon, count(*), round(avg(label_correct::int)::numeric, 3), "
+                "round(avg(direction_correct::int)::numeric, 3), "
+                "round(avg(inside_band::int)::numeric, 3) FROM forecast_evaluations_daily "
+                "GROUP BY horizon, horizon_days ORDER BY horizon_days"
+            )
+        ).all()
+        weights = conn.execute(
+            sa.text(
+                "SELECT method, count(*) FROM symbol_model_weights WHERE partition_date = "
+                "(SELECT max(partition_date) FROM symbol_model_weights) GROUP BY 1 ORDER BY 1"
+            )
+        ).all()
         skips = conn.execute(
             sa.text(
                 "SELECT horizon, split_part(reason, ':', 1), count(*) FROM ml_forecast_skips "
@@ -190,6 +204,16 @@ def print_summary(urls: DatabaseUrls) -> None:
         print(
             f"  ml_forecasts_daily {horizon}: {n} rows, latest labels {label}, mean confidence "
             f"{mean_conf}, model {version}"
+        )
+    for horizon, n, accuracy, directional, inside in evaluations:
+        print(
+            f"  forecast_evaluations_daily {horizon}: {n} scored, accuracy {accuracy}, "
+            f"direction {directional}, inside band {inside}"
+        )
+    if weights:
+        print(
+            "  symbol_model_weights (latest day): "
+            + ", ".join(f"{n} {method}" for method, n in weights)
         )
     for horizon, reason, n in skips:
         print(f"  ml_forecast_skips {horizon}: {n} × {reason}")
