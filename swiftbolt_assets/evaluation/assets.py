@@ -22,7 +22,7 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from swiftbolt_assets.calendar import sessions_between, sessions_table
+from swiftbolt_assets.calendar import sessions_table
 from swiftbolt_assets.evaluation.live import WINDOWS, live_scores
 from swiftbolt_assets.evaluation.outcomes import EVALUATION_COLUMNS, evaluate
 from swiftbolt_assets.evaluation.schema import evaluations_schema, live_schema, weights_schema
@@ -42,6 +42,7 @@ from swiftbolt_assets.forecasting.assets import (
     FORECAST_BACKTEST_PREDICTIONS,
     ML_FORECASTS_DAILY,
     go_live_date,
+    trading_calendar,
 )
 from swiftbolt_assets.forecasting.cadence import period_cutoffs
 from swiftbolt_assets.forecasting.calibration import MIN_SAMPLES, fit_with_holdout
@@ -88,21 +89,17 @@ def date_window(start_offset: int, end_offset: int) -> dg.MultiPartitionMapping:
     )
 
 
-def _summary(frame: pl.DataFrame) -> dg.MetadataValue:
-    """Per-horizon accuracy table of a run's evaluations (UI metadata)."""
+def by_horizon(frame: pl.DataFrame, *aggregations: pl.Expr) -> dg.MetadataValue:
+    """A markdown table of ``aggregations`` per horizon, horizons in order (UI metadata)."""
     if frame.is_empty():
         return dg.MetadataValue.md("(none)")
+    order = pl.DataFrame({"horizon": list(HORIZONS), "_order": range(len(HORIZONS))})
     rows = (
-        frame.group_by("horizon", "horizon_days")
-        .agg(
-            pl.len().alias("n"),
-            pl.col("label_correct").mean().alias("accuracy"),
-            pl.col("direction_correct").mean().alias("directional_accuracy"),
-            pl.col("inside_band").mean().alias("inside_band"),
-            pl.col("price_error_pct").abs().mean().alias("mean_abs_price_error_pct"),
-        )
-        .sort("horizon_days")
-        .drop("horizon_days")
+        frame.group_by("horizon")
+        .agg(*aggregations)
+        .join(order, on="horizon")
+        .sort("_order")
+        .drop("_order")
         .to_dicts()
     )
     return dg.MetadataValue.md(metrics.markdown_table(rows, list(rows[0])))
@@ -194,7 +191,14 @@ def _evaluations_asset(partitions_def: dg.MultiPartitionsDefinition) -> dg.Asset
                 "forecasts_due": forecasts.height,
                 "pending": pending.height,
                 "pending_examples": dg.MetadataValue.json(examples),
-                "by_horizon": _summary(evaluations),
+                "by_horizon": by_horizon(
+                    evaluations,
+                    pl.len().alias("n"),
+                    pl.col("label_correct").mean().alias("accuracy"),
+                    pl.col("direction_correct").mean().alias("directional_accuracy"),
+                    pl.col("inside_band").mean().alias("inside_band"),
+                    pl.col("price_error_pct").abs().mean().alias("mean_abs_price_error_pct"),
+                ),
                 "compute_seconds": round(compute_s, 3),
                 "write_seconds": round(write_s, 3),
             },
@@ -254,19 +258,11 @@ def _live_asset(partitions_def: dg.MultiPartitionsDefinition) -> dg.AssetsDefini
             (pl.col("partition_date") == run_slice.dates[-1])
             & (pl.col("window_size") == max(WINDOWS))
         )
-        table = (
-            latest.group_by("horizon")
-            .agg(
-                pl.col("n").sum().alias("evaluations"),
-                (pl.col("accuracy") * pl.col("n")).sum() / pl.col("n").sum(),
-                (pl.col("brier") * pl.col("n")).sum() / pl.col("n").sum(),
-            )
-            .join(
-                pl.DataFrame({"horizon": list(HORIZONS), "_o": range(len(HORIZONS))}), on="horizon"
-            )
-            .sort("_o")
-            .drop("_o")
-            .to_dicts()
+        table = by_horizon(
+            latest,
+            pl.col("n").sum().alias("evaluations"),
+            ((pl.col("accuracy") * pl.col("n")).sum() / pl.col("n").sum()).alias("accuracy"),
+            ((pl.col("brier") * pl.col("n")).sum() / pl.col("n").sum()).alias("brier"),
         )
         context.log.info(
             f"{scores.height} rolling score rows from {evaluations.height} evaluations, computed "
@@ -276,9 +272,7 @@ def _live_asset(partitions_def: dg.MultiPartitionsDefinition) -> dg.AssetsDefini
             metadata={
                 "dagster/row_count": scores.height,
                 "evaluations_read": evaluations.height,
-                f"last_{max(WINDOWS)}_on_{run_slice.dates[-1]}": dg.MetadataValue.md(
-                    metrics.markdown_table(table, list(table[0])) if table else "(none)"
-                ),
+                f"last_{max(WINDOWS)}_on_{run_slice.dates[-1]}": table,
                 "compute_seconds": round(compute_s, 3),
                 "write_seconds": round(write_s, 3),
             }
@@ -337,22 +331,14 @@ def _weights_asset(partitions_def: dg.MultiPartitionsDefinition) -> dg.AssetsDef
         replace_slices(engine, {"symbol_model_weights": rows}, run_slice.pairs, context.run.run_id)
         write_s = time.perf_counter() - started - compute_s
         methods = dict(rows.group_by("method").len().rows())
-        by_horizon = (
-            rows.group_by("horizon")
-            .agg(
-                (pl.col("method") == "fitted").sum().alias("fitted"),
-                (pl.col("method") != "fitted").sum().alias("fallback"),
-                pl.col("w_supertrend").mean(),
-                pl.col("w_sr").mean(),
-                pl.col("w_ensemble").mean(),
-                pl.col("n_evaluations").median().alias("median_evaluations"),
-            )
-            .join(
-                pl.DataFrame({"horizon": list(HORIZONS), "_o": range(len(HORIZONS))}), on="horizon"
-            )
-            .sort("_o")
-            .drop("_o")
-            .to_dicts()
+        table = by_horizon(
+            rows,
+            (pl.col("method") == "fitted").sum().alias("fitted"),
+            (pl.col("method") != "fitted").sum().alias("fallback"),
+            pl.col("w_supertrend").mean(),
+            pl.col("w_sr").mean(),
+            pl.col("w_ensemble").mean(),
+            pl.col("n_evaluations").median().alias("median_evaluations"),
         )
         context.log.info(
             f"{rows.height} weight rows from {evaluations.height} evaluations: {methods}; "
@@ -362,9 +348,7 @@ def _weights_asset(partitions_def: dg.MultiPartitionsDefinition) -> dg.AssetsDef
             metadata={
                 "dagster/row_count": rows.height,
                 "methods": dg.MetadataValue.json(methods),
-                "by_horizon": dg.MetadataValue.md(
-                    metrics.markdown_table(by_horizon, list(by_horizon[0])) if by_horizon else ""
-                ),
+                "by_horizon": table,
                 "evaluations_read": evaluations.height,
                 "compute_seconds": round(compute_s, 3),
                 "write_seconds": round(write_s, 3),
@@ -423,7 +407,7 @@ def build_confidence_calibration_asset(
         if last is None:
             context.log.warning("no daily bars in the warehouse: nothing to calibrate")
             return dg.MaterializeResult(metadata={"versions_written": 0})
-        sessions = sessions_between(settings.exchange, CALENDAR_FIRST, last + timedelta(days=400))
+        sessions = trading_calendar(settings.exchange, last)
         cutoffs = period_cutoffs(sessions, go_live, last, 1)
         existing = calibration_keys(engine)
         due = [(h, c) for h in HORIZONS for c in cutoffs if (h, c) not in existing]

@@ -112,7 +112,7 @@ class BacktestRunConfig(dg.Config):  # type: ignore[misc]
     validation_sessions: int = 252
 
 
-def _calendar(exchange: str, through: date) -> list[date]:
+def trading_calendar(exchange: str, through: date) -> list[date]:
     return sessions_between(exchange, CALENDAR_FIRST, through + timedelta(days=400))
 
 
@@ -122,7 +122,7 @@ def training_frame(engine: sa.Engine, exchange: str, through: date) -> pl.DataFr
     closes = read_label_closes(engine, through)
     joined = inputs.join(closes, on=["symbol", "session_date"], how="inner")
     return add_labels(
-        with_session_index(joined, _calendar(exchange, through)), close_column="label_close"
+        with_session_index(joined, trading_calendar(exchange, through)), close_column="label_close"
     )
 
 
@@ -175,7 +175,7 @@ def build_forecast_models_asset(
             return dg.MaterializeResult(
                 metadata={"trained": 0}, check_results=[_promoted_check([], [])]
             )
-        sessions = _calendar(settings.exchange, last)
+        sessions = trading_calendar(settings.exchange, last)
         cutoffs = period_cutoffs(sessions, go_live, last, config.cadence_months)
         existing = {(e.horizon, e.trained_through) for e in registry_entries(engine)}
         due = [(c, h) for c in cutoffs for h in config.horizons if (h, c) not in existing]
@@ -353,7 +353,7 @@ def build_ml_forecasts_asset(
         run_slice = PartitionSlice.from_keys(list(context.partition_keys))
         engine = warehouse.engine()
         raw = read_forecast_inputs(engine, run_slice.pairs)
-        sessions = _calendar(settings.exchange, run_slice.dates[-1])
+        sessions = trading_calendar(settings.exchange, run_slice.dates[-1])
         calendar = np.asarray(sessions, dtype="datetime64[D]")
 
         def position(column: str) -> np.ndarray:  # type: ignore[type-arg]
@@ -532,7 +532,9 @@ def run_forecast_backtest(
             stride=config.stride,
         ),
     )
-    result = run_backtest(frame, _calendar(settings.exchange, last), backtest, context.log.info)
+    result = run_backtest(
+        frame, trading_calendar(settings.exchange, last), backtest, context.log.info
+    )
     del frame
     if result.predictions.is_empty():
         msg = "the backtest produced no out-of-sample prediction (too little history)"
