@@ -35,6 +35,7 @@ from swiftbolt_assets.definitions import DAILY_CYCLE_JOB, build_definitions
 from swiftbolt_assets.forecasting import metrics
 from swiftbolt_assets.forecasting.labels import CLASSES
 from swiftbolt_assets.ingestion.resources import DropFolderResource
+from swiftbolt_assets.ingestion.sources import is_valid_symbol
 from swiftbolt_assets.partitions import SYMBOLS_PARTITION_NAME
 from swiftbolt_assets.settings import Settings
 from swiftbolt_assets.warehouse.database import (
@@ -280,9 +281,10 @@ def replay(
     engine = engine_for(urls.warehouse)
     resume = done_through(engine)
     todo = [d for d in chosen.days if resume is None or d > resume]
-    symbols = sorted(
-        {f.symbol for f in DropFolderResource(path=str(chosen.settings.drop_dir)).files()}
-    )
+    # files without a valid symbol (e.g. constituents.csv) are rejected by ingestion, with the
+    # reason, in every run; they name no partition
+    files = DropFolderResource(path=str(chosen.settings.drop_dir)).files()
+    symbols = sorted({f.symbol for f in files if is_valid_symbol(f.symbol)})
     print(
         f"replay of {len(chosen.days)} trading days {chosen.days[0]} … {chosen.days[-1]} over "
         f"{len(symbols)} symbols from {source} (state in {chosen.settings.home}); "
