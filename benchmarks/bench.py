@@ -542,6 +542,8 @@ def main() -> int:
             env = {
                 **os.environ,
                 "SWIFTBOLT_PARTITION_START": GO_LIVE,
+                # history, not a live deployment: no partitions from 2021 through today
+                "SWIFTBOLT_PARTITION_END": NEXT_DAY,
                 "DAGSTER_EVENT_BATCH_SIZE": os.environ.get("DAGSTER_EVENT_BATCH_SIZE", "1000"),
             }
             database = f"swiftbolt_bench_{uuid.uuid4().hex[:8]}"

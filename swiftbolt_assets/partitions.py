@@ -8,7 +8,7 @@ before it. Downstream partitions are computed "as of the close of D".
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import dagster as dg
@@ -29,7 +29,9 @@ def trading_days_partitions(settings: Settings) -> dg.TimeWindowPartitionsDefini
     """Weekday windows in New York time minus exchange holidays, from go-live on.
 
     ``end_offset=1`` makes today's partition exist during the day, so the after-close schedule
-    can run it.
+    can run it. With ``partition_end`` (a replay of history) the partitions stop there: Dagster
+    enumerates every key of a multi-partitioned parent when an unpartitioned asset reads it
+    (measured: 740 k keys from 2021 to today took 4 s per such asset per run).
     """
     start = settings.partition_start
     tz = ZoneInfo(EXCHANGE_TIMEZONE)
@@ -46,6 +48,11 @@ def trading_days_partitions(settings: Settings) -> dg.TimeWindowPartitionsDefini
         start=datetime(start.year, start.month, start.day),
         timezone=EXCHANGE_TIMEZONE,
         fmt="%Y-%m-%d",
+        end=(  # exclusive: the window after the last partition
+            datetime.combine(settings.partition_end + timedelta(days=1), time())
+            if settings.partition_end
+            else None
+        ),
         end_offset=1,
         exclusions=list(holidays),
     )

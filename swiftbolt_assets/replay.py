@@ -92,6 +92,7 @@ def plan(settings: Settings, source: Path, days: int, through: date | None = Non
         home=home,
         drop_dir=home / "drop",
         partition_start=chosen[0],
+        partition_end=chosen[-1],
         database_url=(
             with_database(settings.database_url, REPLAY_DATABASE) if settings.database_url else None
         ),
@@ -107,6 +108,7 @@ def prepare(replay: ReplayPlan) -> DatabaseUrls:
     os.environ["SWIFTBOLT_HOME"] = str(settings.home)
     os.environ["SWIFTBOLT_DROP_DIR"] = str(settings.drop_dir)
     os.environ["SWIFTBOLT_PARTITION_START"] = settings.partition_start.isoformat()
+    os.environ["SWIFTBOLT_PARTITION_END"] = str(settings.partition_end or "")
     os.environ.pop("SWIFTBOLT_DAGSTER_STORAGE_URL", None)
     if settings.database_url:
         os.environ["SWIFTBOLT_DATABASE_URL"] = settings.database_url
@@ -317,6 +319,7 @@ def replay(
     print(report(engine, [d for d in days_run if d["success"]], chosen.settings.home))
     print(
         f"open it in the UI: SWIFTBOLT_HOME={chosen.settings.home} "
-        f"SWIFTBOLT_PARTITION_START={chosen.days[0]} make dev"
+        f"SWIFTBOLT_PARTITION_START={chosen.days[0]} SWIFTBOLT_PARTITION_END={chosen.days[-1]} "
+        "make dev"
     )
     return 1 if failed else 0

@@ -24,6 +24,8 @@ class Settings:
         drop_dir: the CSV drop folder watched by ``new_ohlc_bars_sensor``.
         partition_start: the first trading-day partition (go-live); it holds all earlier history.
         exchange: exchange-calendars code of the trading calendar.
+        partition_end: the last trading-day partition, for a replay of history (``None``: the
+            partitions run through today, as in production).
     """
 
     home: Path
@@ -32,6 +34,7 @@ class Settings:
     drop_dir: Path
     partition_start: date
     exchange: str = DEFAULT_EXCHANGE
+    partition_end: date | None = None
 
     @property
     def pgdata(self) -> Path:
@@ -53,6 +56,15 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     except ValueError as err:
         msg = f"SWIFTBOLT_PARTITION_START={start_text!r} is not an ISO date (YYYY-MM-DD)"
         raise ValueError(msg) from err
+    end_text = env.get("SWIFTBOLT_PARTITION_END") or None
+    try:
+        end = date.fromisoformat(end_text) if end_text else None
+    except ValueError as err:
+        msg = f"SWIFTBOLT_PARTITION_END={end_text!r} is not an ISO date (YYYY-MM-DD)"
+        raise ValueError(msg) from err
+    if end is not None and end < start:
+        msg = f"SWIFTBOLT_PARTITION_END={end} is before SWIFTBOLT_PARTITION_START={start}"
+        raise ValueError(msg)
     return Settings(
         home=home,
         database_url=env.get("SWIFTBOLT_DATABASE_URL") or None,
@@ -60,4 +72,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         drop_dir=drop_dir,
         partition_start=start,
         exchange=env.get("SWIFTBOLT_EXCHANGE", DEFAULT_EXCHANGE),
+        partition_end=end,
     )

@@ -53,6 +53,25 @@ def test_bad_go_live_setting_is_a_clear_error() -> None:
         load_settings({"SWIFTBOLT_PARTITION_START": "soon"})
 
 
+def test_a_replay_of_history_ends_its_partitions_on_its_last_day() -> None:
+    settings = load_settings(
+        {"SWIFTBOLT_PARTITION_START": "2021-01-26", "SWIFTBOLT_PARTITION_END": "2021-04-21"}
+    )
+    keys = trading_days_partitions(settings).get_partition_keys(
+        current_time=datetime(2026, 11, 25, 17, 30, tzinfo=NY)
+    )
+    assert keys == [
+        d.isoformat() for d in sessions_between("XNYS", date(2021, 1, 26), date(2021, 4, 21))
+    ]
+    assert len(keys) == 60
+    with pytest.raises(ValueError, match="SWIFTBOLT_PARTITION_END=2021-01-25 is before"):
+        load_settings(
+            {"SWIFTBOLT_PARTITION_START": "2021-01-26", "SWIFTBOLT_PARTITION_END": "2021-01-25"}
+        )
+    with pytest.raises(ValueError, match="SWIFTBOLT_PARTITION_END='april' is not an ISO date"):
+        load_settings({"SWIFTBOLT_PARTITION_END": "april"})
+
+
 def test_multi_partition_keys_read_date_then_symbol() -> None:
     partitions = daily_symbol_partitions(settings_from("2026-11-02"))
     assert [d.name for d in partitions.partitions_defs] == ["date", "symbol"]
