@@ -1,10 +1,16 @@
 """Concurrent and killed runs of one partition, observed inside PostgreSQL.
 
 Each writer runs in a process of its own (a subprocess running ``child_main`` of this module)
-against the test database. A test-only gate makes the race observable: a statement trigger on
-``ohlc_bars`` waits on an advisory lock the test holds, so a writer that reaches its COPY stops
+against the test database. A test-only gate makes the race observable: a statement trigger on the
+written table waits on an advisory lock the test holds, so a writer that reaches its COPY stops
 there, mid-transaction, until the test lets it go. The tests then read ``pg_locks`` and
 ``pg_stat_activity`` to see where each writer stands.
+
+Both tests run for two targets, two write paths: the ingestion multi-asset (``ohlc_bars``,
+written by ``ingestion/store.py::write_batch``) and ``forecast_evaluations_daily`` (written by
+``warehouse/slices.py::replace_slices``). For the latter, the world is a daily cycle run over a
+few days (forecasts and their evaluations); the raced run materializes that asset alone, over a
+partition date that has forecasts due, so it trains nothing.
 
 Advisory locks in ``pg_locks``: a bigint key ``k`` shows as ``classid`` = high 32 bits,
 ``objid`` = low 32 bits (both unsigned oids), ``objsubid`` = 1 (2 for the two-int4 form). The
@@ -31,19 +37,15 @@ import pytest
 import sqlalchemy as sa
 
 from swiftbolt_assets.definitions import DAILY_CYCLE_JOB
+from swiftbolt_assets.evaluation.outcomes import EVALUATION_COLUMNS
 from swiftbolt_assets.ingestion.synthetic import demo_symbols, generate_bars, write_drop_files
-from swiftbolt_assets_tests.conftest import PROJECT_ROOT, make_definitions
+from swiftbolt_assets_tests.conftest import PROJECT_ROOT, make_definitions, materialize_range
+from swiftbolt_assets_tests.test_forecast_assets import SMALL_MODELS
 
 pytestmark = pytest.mark.postgres
 
 T = TypeVar("T")
 
-START = date(2026, 11, 16)
-SYMBOLS = demo_symbols(2)
-START_KEY = f"2026-11-16|{SYMBOLS[0]}"
-END_KEY = f"2026-11-20|{SYMBOLS[-1]}"
-INGESTION = [dg.AssetKey("ohlc_bars"), dg.AssetKey("ohlc_rejects")]
-TABLE = "ohlc_bars"
 # Test-only gate: classid 0x52414345 ("RACE") never equals a widened hashtext (0 or 0xFFFFFFFF).
 GATE_KEY = 0x52414345_00000001
 GATE_TRIGGER = "race_test_gate"
@@ -56,11 +58,6 @@ STARTUP_TIMEOUT_S = 120.0  # a child imports Dagster, polars, lightgbm... on a s
 RUN_TIMEOUT_S = 120.0
 GONE_TIMEOUT_S = 60.0
 
-BARS_SNAPSHOT = (
-    "SELECT symbol, timeframe, ts, session_date, partition_date, open, high, low, close, volume, "
-    "split_coefficient, dividend_amount, source_file, source_line FROM ohlc_bars "
-    "ORDER BY symbol, timeframe, ts"
-)
 # What each watched backend waits for: the advisory key (classid:objid put back together).
 WAITING_ON = """
 SELECT a.application_name, a.pid, a.backend_xid::text AS xid, a.query,
@@ -73,31 +70,157 @@ WHERE a.datname = current_database() AND a.application_name = ANY(:apps)
 """
 
 
+# --- the targets ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """What the writers materialize, and how the test reads the table they write.
+
+    ``prepare`` builds the world in the (empty) warehouse and the drop folder before the
+    baseline run. ``raced`` is a predicate on ``table``: the rows of the raced slice (every row
+    of the table for the ingestion). Queries in ``untouched`` give the same result before and
+    after any run of the target (raced, killed or normal); those in ``kept_on_kill`` the same
+    before and after a killed run; those in ``won`` give ``[(run_id,)]`` of the run that wrote
+    last.
+    """
+
+    id: str
+    table: str
+    selection: tuple[dg.AssetKey, ...]
+    partition_start: date
+    symbols: tuple[str, ...]
+    start_key: str
+    end_key: str
+    snapshot: str
+    key: str
+    prepare: Callable[[str, Path, dg.DagsterInstance, pytest.MonkeyPatch], None]
+    raced: str = "true"
+    won: tuple[str, ...] = ()
+    untouched: tuple[str, ...] = ()
+    kept_on_kill: tuple[str, ...] = ()
+
+    @property
+    def slice_run_ids(self) -> str:
+        return f"SELECT DISTINCT run_id FROM {self.table} WHERE {self.raced}"
+
+
+# The ingestion: every bar of two symbols over a week, written with their rejects and symbols.
+START = date(2026, 11, 16)
+SYMBOLS = demo_symbols(2)
+
+
+def prepare_bars(
+    database_url: str, drop_dir: Path, instance: dg.DagsterInstance, _: pytest.MonkeyPatch
+) -> None:
+    frames = generate_bars(
+        SYMBOLS, start=date(2026, 8, 3), end=date(2026, 11, 20), seed=11, intraday_sessions=5
+    )
+    write_drop_files(drop_dir, frames)
+
+
+INGESTION = Target(
+    id="ohlc_bars",
+    table="ohlc_bars",
+    selection=(dg.AssetKey("ohlc_bars"), dg.AssetKey("ohlc_rejects")),
+    partition_start=START,
+    symbols=tuple(SYMBOLS),
+    start_key=f"2026-11-16|{SYMBOLS[0]}",
+    end_key=f"2026-11-20|{SYMBOLS[-1]}",
+    snapshot=(
+        "SELECT symbol, timeframe, ts, session_date, partition_date, open, high, low, close, "
+        "volume, split_coefficient, dividend_amount, source_file, source_line FROM ohlc_bars "
+        "ORDER BY symbol, timeframe, ts"
+    ),
+    key="symbol, timeframe, ts",
+    prepare=prepare_bars,
+    won=("SELECT DISTINCT run_id FROM symbols",),
+    kept_on_kill=(
+        "SELECT * FROM symbols ORDER BY symbol",
+        "SELECT * FROM ohlc_rejects ORDER BY reject_id",
+    ),
+)
+
+# The evaluations: six symbols of daily bars, one daily cycle over 10-26..10-28 (forecasts and
+# their evaluations); the 1D forecasts of 10-27 are due on 10-28, the raced partition date.
+GO_LIVE = date(2026, 10, 26)
+EVALUATED = date(2026, 10, 28)
+EVAL_SYMBOLS = demo_symbols(6)
+EVALUATED_SLICE = f"partition_date = DATE '{EVALUATED}'"
+
+
+def prepare_forecasts(
+    database_url: str, drop_dir: Path, instance: dg.DagsterInstance, mp: pytest.MonkeyPatch
+) -> None:
+    frames = generate_bars(EVAL_SYMBOLS, start=date(2022, 9, 1), end=EVALUATED, seed=11)
+    write_drop_files(drop_dir, {key: f for key, f in frames.items() if key[1] == "d1"})
+    instance.add_dynamic_partitions("symbols", EVAL_SYMBOLS)
+    mp.setenv("OMP_NUM_THREADS", "1")  # LightGBM reads it at fit time; the CPU is shared
+    defs = make_definitions(database_url, drop_dir, GO_LIVE)
+    result = materialize_range(
+        defs,
+        instance,
+        f"{GO_LIVE}|{EVAL_SYMBOLS[0]}",
+        f"{EVALUATED}|{EVAL_SYMBOLS[-1]}",
+        run_config={"ops": {"forecast_models": {"config": SMALL_MODELS}}},
+    )
+    assert result.success
+
+
+EVALUATIONS = Target(
+    id="forecast_evaluations_daily",
+    table="forecast_evaluations_daily",
+    selection=(dg.AssetKey("forecast_evaluations_daily"),),
+    partition_start=GO_LIVE,
+    symbols=tuple(EVAL_SYMBOLS),
+    start_key=f"{EVALUATED}|{EVAL_SYMBOLS[0]}",
+    end_key=f"{EVALUATED}|{EVAL_SYMBOLS[-1]}",
+    # every column but the bookkeeping (run_id, created_at): evaluations are deterministic
+    snapshot=(
+        f"SELECT {', '.join(EVALUATION_COLUMNS)} FROM forecast_evaluations_daily "
+        "ORDER BY symbol, as_of_date, horizon"
+    ),
+    key="symbol, as_of_date, horizon",
+    prepare=prepare_forecasts,
+    raced=EVALUATED_SLICE,
+    untouched=(
+        # the other partition dates keep the cycle's evaluations
+        "SELECT partition_date, symbol, run_id, count(*) FROM forecast_evaluations_daily "
+        f"WHERE NOT ({EVALUATED_SLICE}) GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+        # the evaluated forecasts stay as the cycle wrote them
+        "SELECT run_id, count(*) FROM ml_forecasts_daily GROUP BY 1 ORDER BY 1",
+    ),
+)
+
+TARGETS = {t.id: t for t in (INGESTION, EVALUATIONS)}
+over_targets = pytest.mark.parametrize("target", list(TARGETS.values()), ids=list(TARGETS))
+
+
 # --- the child process ---------------------------------------------------------------------------
 
 
-def run_ingestion(
-    database_url: str, drop_dir: Path, instance: dg.DagsterInstance
+def run_target(
+    target: Target, database_url: str, drop_dir: Path, instance: dg.DagsterInstance
 ) -> dg.ExecuteInProcessResult:
-    """One run of the ingestion multi-asset (bars and rejects) over START_KEY..END_KEY."""
-    instance.add_dynamic_partitions("symbols", SYMBOLS)
-    defs = make_definitions(database_url, drop_dir, START)
+    """One run of the target's assets over its range."""
+    instance.add_dynamic_partitions("symbols", list(target.symbols))
+    defs = make_definitions(database_url, drop_dir, target.partition_start)
     return defs.resolve_job_def(DAILY_CYCLE_JOB).execute_in_process(
         instance=instance,
-        asset_selection=INGESTION,
+        asset_selection=list(target.selection),
         tags={
-            "dagster/asset_partition_range_start": START_KEY,
-            "dagster/asset_partition_range_end": END_KEY,
+            "dagster/asset_partition_range_start": target.start_key,
+            "dagster/asset_partition_range_end": target.end_key,
         },
         raise_on_error=False,
     )
 
 
 def child_main(argv: list[str]) -> int:
-    """Entry point of a writer process: ``argv`` = database URL, drop folder."""
-    database_url, drop_dir = argv
+    """Entry point of a writer process: ``argv`` = target id, database URL, drop folder."""
+    target_id, database_url, drop_dir = argv
     with dg.DagsterInstance.ephemeral() as instance:
-        result = run_ingestion(database_url, Path(drop_dir), instance)
+        result = run_target(TARGETS[target_id], database_url, Path(drop_dir), instance)
     print(RESULT_PREFIX + json.dumps({"run_id": result.run_id, "success": result.success}))
     return 0 if result.success else 1
 
@@ -137,13 +260,15 @@ class Child:
         return result
 
 
-def start_child(name: str, database_url: str, drop_dir: Path, logs: Path) -> Child:
+def start_child(name: str, target: Target, world: World) -> Child:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
+    logs = world.drop_dir.parent
     stdout, stderr = logs / f"{name}.out", logs / f"{name}.err"
+    argv = [target.id, with_app_name(world.database_url, name), str(world.drop_dir)]
     with stdout.open("wb") as out, stderr.open("wb") as err:
         process = subprocess.Popen(
-            [sys.executable, "-c", CHILD_CODE, with_app_name(database_url, name), str(drop_dir)],
+            [sys.executable, "-c", CHILD_CODE, *argv],
             cwd=PROJECT_ROOT,
             env=env,
             stdout=out,
@@ -223,27 +348,48 @@ def waiters(engine: sa.Engine, apps: list[str]) -> dict[str, Waiter]:
     return {r[0]: Waiter(*r) for r in rows}
 
 
-def relation_locks(engine: sa.Engine, pid: int) -> list[str]:
-    """The locks ``pid`` holds on ``ohlc_bars``."""
+def relation_locks(engine: sa.Engine, pid: int, table: str) -> list[str]:
+    """The locks ``pid`` holds on ``table``."""
     return [
         str(r[0])
         for r in query(
             engine,
             "SELECT mode FROM pg_locks WHERE pid = :pid AND granted AND locktype = 'relation' "
-            "AND relation = 'ohlc_bars'::regclass ORDER BY mode",
+            "AND relation = CAST(:t AS regclass) ORDER BY mode",
             pid=pid,
+            t=table,
         )
     ]
 
 
-class Gate:
-    """The test-only gate: a statement trigger on ``ohlc_bars`` (COPY fires it) that waits while
-    the test holds the advisory lock ``GATE_KEY`` on a connection of its own."""
+def deleted_by(engine: sa.Engine, target: Target, xid: str) -> tuple[int, int]:
+    """The rows of the target's table deleted by (still open) transaction ``xid``: how many in
+    the raced slice, how many outside it."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.text(
+                f"SELECT count(*) FILTER (WHERE {target.raced}), "
+                f"count(*) FILTER (WHERE NOT ({target.raced})) "
+                f"FROM {target.table} WHERE xmax::text = :x"
+            ),
+            {"x": xid},
+        ).one()
+    return int(row[0]), int(row[1])
 
-    def __init__(self, database_url: str) -> None:
+
+def untouched(engine: sa.Engine, target: Target) -> list[list[tuple[object, ...]]]:
+    return [query(engine, q) for q in target.untouched]
+
+
+class Gate:
+    """The test-only gate: a statement trigger on ``table`` (COPY fires it) that waits while the
+    test holds the advisory lock ``GATE_KEY`` on a connection of its own."""
+
+    def __init__(self, database_url: str, table: str) -> None:
         self._engine = sa.create_engine(
             database_url, poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT"
         )
+        self._table = table
         self._holder: sa.Connection | None = None
 
     def install(self) -> None:
@@ -256,7 +402,7 @@ class Gate:
                 "RETURN NULL; END $gate$"
             )
             conn.exec_driver_sql(
-                f"CREATE TRIGGER {GATE_TRIGGER} BEFORE INSERT ON {TABLE} "
+                f"CREATE TRIGGER {GATE_TRIGGER} BEFORE INSERT ON {self._table} "
                 f"FOR EACH STATEMENT EXECUTE FUNCTION {GATE_TRIGGER}()"
             )
 
@@ -274,65 +420,85 @@ class Gate:
         self.release()
         with self._engine.connect() as conn:
             conn.exec_driver_sql("SET lock_timeout = '60s'")
-            conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {GATE_TRIGGER} ON {TABLE}")
+            conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {GATE_TRIGGER} ON {self._table}")
             conn.exec_driver_sql(f"DROP FUNCTION IF EXISTS {GATE_TRIGGER}()")
         self._engine.dispose()
 
 
 @pytest.fixture
-def gate(engine: sa.Engine, database_url: str) -> Iterator[Gate]:
-    gate = Gate(database_url)
+def gate(engine: sa.Engine, database_url: str, target: Target) -> Iterator[Gate]:
+    gate = Gate(database_url, target.table)
     try:
         yield gate
     finally:
         gate.remove()
 
 
+@dataclass(frozen=True)
+class World:
+    """Where the target's runs happen: the test database, the drop folder, the test's own
+    Dagster instance (each child has an ephemeral one of its own)."""
+
+    database_url: str
+    drop_dir: Path
+    instance: dg.DagsterInstance
+
+
 @pytest.fixture
-def instance() -> Iterator[dg.DagsterInstance]:
+def world(
+    engine: sa.Engine,
+    database_url: str,
+    drop_dir: Path,
+    target: Target,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[World]:
+    """The target's world, built in the emptied warehouse."""
     with dg.DagsterInstance.ephemeral() as instance:
-        yield instance
+        target.prepare(database_url, drop_dir, instance, monkeypatch)
+        yield World(database_url, drop_dir, instance)
 
 
-@pytest.fixture
-def bars_dir(drop_dir: Path) -> Path:
-    frames = generate_bars(
-        SYMBOLS, start=date(2026, 8, 3), end=date(2026, 11, 20), seed=11, intraday_sessions=5
-    )
-    write_drop_files(drop_dir, frames)
-    return drop_dir
+@dataclass(frozen=True)
+class Baseline:
+    """The table after a first, normal run of the target."""
+
+    rows: list[tuple[object, ...]]
+    run_id: str
+    slice_rows: int
+    untouched: list[list[tuple[object, ...]]]
 
 
-def baseline(
-    engine: sa.Engine, database_url: str, drop_dir: Path, instance: dg.DagsterInstance
-) -> tuple[list[tuple[object, ...]], str]:
-    """Materialize the range in-process; return the bars and the run id."""
-    result = run_ingestion(database_url, drop_dir, instance)
+def baseline(engine: sa.Engine, target: Target, world: World) -> Baseline:
+    """Materialize the target's range in-process; return what it left."""
+    result = run_target(target, world.database_url, world.drop_dir, world.instance)
     assert result.success
-    bars = query(engine, BARS_SNAPSHOT)
-    assert len(bars) > 0
-    assert query(engine, "SELECT DISTINCT run_id FROM ohlc_bars") == [(result.run_id,)]
-    return bars, result.run_id
+    rows = query(engine, target.snapshot)
+    assert len(rows) > 0
+    slice_rows = int(
+        str(scalar(engine, f"SELECT count(*) FROM {target.table} WHERE {target.raced}"))
+    )
+    assert slice_rows > 0
+    assert query(engine, target.slice_run_ids) == [(result.run_id,)]
+    kept = untouched(engine, target)
+    assert all(kept), kept  # each check has something to compare
+    return Baseline(rows, result.run_id, slice_rows, kept)
 
 
 # --- the tests -----------------------------------------------------------------------------------
 
 
+@over_targets
 def test_two_materializations_of_one_partition_started_at_once_do_not_interleave(
-    engine: sa.Engine,
-    database_url: str,
-    bars_dir: Path,
-    instance: dg.DagsterInstance,
-    gate: Gate,
+    engine: sa.Engine, target: Target, world: World, gate: Gate
 ) -> None:
-    bars, first_run = baseline(engine, database_url, bars_dir, instance)
-    table_key = int(str(scalar(engine, "SELECT hashtext(:t)::bigint", t=TABLE)))
+    before = baseline(engine, target, world)
+    table_key = int(str(scalar(engine, "SELECT hashtext(:t)::bigint", t=target.table)))
     gate.install()
     gate.hold()
     names = ["writer-a", "writer-b"]
     children: list[Child] = []
     try:
-        children = [start_child(n, database_url, bars_dir, bars_dir.parent) for n in names]
+        children = [start_child(n, target, world) for n in names]
 
         def both_parked() -> dict[str, Waiter] | None:
             found = waiters(engine, names)
@@ -354,21 +520,18 @@ def test_two_materializations_of_one_partition_started_at_once_do_not_interleave
             1,
         )
         assert (inside.classid, inside.objid, inside.objsubid) == (GATE_KEY >> 32, 1, 1)
-        # inside: in its COPY, the old slice deleted by its (open) transaction
-        assert inside.query.startswith(f"COPY {TABLE} ")
+        # inside: in its COPY, the old slice (and nothing else) deleted by its open transaction
+        assert inside.query.startswith(f"COPY {target.table} ")
         assert inside.xid is not None
-        assert "RowExclusiveLock" in relation_locks(engine, inside.pid)
-        deleted = scalar(
-            engine, "SELECT count(*) FROM ohlc_bars WHERE xmax::text = :x", x=inside.xid
-        )
-        assert deleted == len(bars)
+        assert "RowExclusiveLock" in relation_locks(engine, inside.pid, target.table)
+        assert deleted_by(engine, target, inside.xid) == (before.slice_rows, 0)
         # outside: stopped at its first statement; it has written nothing, touched no table
         assert "pg_advisory_xact_lock" in outside.query
         assert outside.xid is None
-        assert relation_locks(engine, outside.pid) == []
+        assert relation_locks(engine, outside.pid, target.table) == []
         # readers still see the old slice
-        assert query(engine, BARS_SNAPSHOT) == bars
-        assert query(engine, "SELECT DISTINCT run_id FROM ohlc_bars") == [(first_run,)]
+        assert query(engine, target.snapshot) == before.rows
+        assert query(engine, target.slice_run_ids) == [(before.run_id,)]
 
         gate.release()
         for child in children:
@@ -380,35 +543,34 @@ def test_two_materializations_of_one_partition_started_at_once_do_not_interleave
         assert child.process.returncode == 0, child.output()
         assert child.result()["success"] is True, child.output()
     by_name = {c.name: str(c.result()["run_id"]) for c in children}
-    assert len({first_run, *by_name.values()}) == 3
+    assert len({before.run_id, *by_name.values()}) == 3
     # one copy of the slice, written wholly by the writer that went last
-    assert query(engine, BARS_SNAPSHOT) == bars
+    assert query(engine, target.snapshot) == before.rows
     duplicates = scalar(
         engine,
-        "SELECT count(*) FROM (SELECT 1 FROM ohlc_bars GROUP BY symbol, timeframe, ts "
+        f"SELECT count(*) FROM (SELECT 1 FROM {target.table} GROUP BY {target.key} "
         "HAVING count(*) > 1) d",
     )
     assert duplicates == 0
-    assert query(engine, "SELECT DISTINCT run_id FROM ohlc_bars") == [(by_name[outside.app],)]
-    assert query(engine, "SELECT DISTINCT run_id FROM symbols") == [(by_name[outside.app],)]
+    winner = by_name[outside.app]
+    assert query(engine, target.slice_run_ids) == [(winner,)]
+    for sql in target.won:
+        assert query(engine, sql) == [(winner,)]
+    assert untouched(engine, target) == before.untouched
 
 
+@over_targets
 def test_a_run_killed_during_its_write_leaves_the_previous_slice_intact(
-    engine: sa.Engine,
-    database_url: str,
-    bars_dir: Path,
-    instance: dg.DagsterInstance,
-    gate: Gate,
+    engine: sa.Engine, target: Target, world: World, gate: Gate
 ) -> None:
-    bars, first_run = baseline(engine, database_url, bars_dir, instance)
-    symbols_before = query(engine, "SELECT * FROM symbols ORDER BY symbol")
-    rejects_before = query(engine, "SELECT * FROM ohlc_rejects ORDER BY reject_id")
+    before = baseline(engine, target, world)
+    kept = [query(engine, sql) for sql in target.kept_on_kill]
     gate.install()
     gate.hold()
     name = "victim"
     children: list[Child] = []
     try:
-        children = [start_child(name, database_url, bars_dir, bars_dir.parent)]
+        children = [start_child(name, target, world)]
         victim = poll(
             lambda: waiters(engine, [name]).get(name),
             STARTUP_TIMEOUT_S,
@@ -417,12 +579,9 @@ def test_a_run_killed_during_its_write_leaves_the_previous_slice_intact(
             lambda: activity(engine, [name]),
         )
         assert victim.key == GATE_KEY
-        assert victim.query.startswith(f"COPY {TABLE} ")
+        assert victim.query.startswith(f"COPY {target.table} ")
         assert victim.xid is not None
-        deleted = scalar(
-            engine, "SELECT count(*) FROM ohlc_bars WHERE xmax::text = :x", x=victim.xid
-        )
-        assert deleted == len(bars)
+        assert deleted_by(engine, target, victim.xid) == (before.slice_rows, 0)
 
         os.kill(children[0].process.pid, signal.SIGKILL)
         assert children[0].process.wait(timeout=30) == -signal.SIGKILL
@@ -446,21 +605,22 @@ def test_a_run_killed_during_its_write_leaves_the_previous_slice_intact(
     finally:
         stop(children)
 
-    assert query(engine, BARS_SNAPSHOT) == bars
-    assert query(engine, "SELECT DISTINCT run_id FROM ohlc_bars") == [(first_run,)]
-    assert query(engine, "SELECT * FROM symbols ORDER BY symbol") == symbols_before
-    assert query(engine, "SELECT * FROM ohlc_rejects ORDER BY reject_id") == rejects_before
+    assert query(engine, target.snapshot) == before.rows
+    assert query(engine, target.slice_run_ids) == [(before.run_id,)]
+    assert [query(engine, sql) for sql in target.kept_on_kill] == kept
+    assert untouched(engine, target) == before.untouched
     table_locks = scalar(
         engine,
         "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
         "AND (classid::bigint << 32) | objid::bigint = hashtext(:t)::bigint",
-        t=TABLE,
+        t=target.table,
     )
     assert table_locks == 0
 
     # nothing left behind: the next run replaces the slice as usual
     gate.remove()
-    result = run_ingestion(database_url, bars_dir, instance)
+    result = run_target(target, world.database_url, world.drop_dir, world.instance)
     assert result.success
-    assert query(engine, BARS_SNAPSHOT) == bars
-    assert query(engine, "SELECT DISTINCT run_id FROM ohlc_bars") == [(result.run_id,)]
+    assert query(engine, target.snapshot) == before.rows
+    assert query(engine, target.slice_run_ids) == [(result.run_id,)]
+    assert untouched(engine, target) == before.untouched
