@@ -8,6 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SERVICE_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 export DAGSTER_EVENT_BATCH_SIZE ?= 1000
+export DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS ?= true
 PYTEST_ARGS ?=
 
 .PHONY: help install migrate run dev replay test test-service lint format bench clean

@@ -545,6 +545,9 @@ def main() -> int:
                 # history, not a live deployment: no partitions from 2021 through today
                 "SWIFTBOLT_PARTITION_END": NEXT_DAY,
                 "DAGSTER_EVENT_BATCH_SIZE": os.environ.get("DAGSTER_EVENT_BATCH_SIZE", "1000"),
+                "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": os.environ.get(
+                    "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "true"
+                ),
             }
             database = f"swiftbolt_bench_{uuid.uuid4().hex[:8]}"
             if os.environ.get("SWIFTBOLT_DATABASE_URL"):
@@ -598,6 +601,9 @@ def main() -> int:
         "postgres": runs[0]["postgres"],
         "embedded_postgres": runs[0]["embedded"],
         "dagster_event_batch_size": os.environ.get("DAGSTER_EVENT_BATCH_SIZE", "1000"),
+        "dagster_planned_events_as_subsets": os.environ.get(
+            "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "true"
+        ),
         "machine": machine(),
     }
     print(

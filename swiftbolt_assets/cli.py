@@ -42,6 +42,11 @@ def prepare_dagster_env(settings: Settings, urls: DatabaseUrls) -> None:
     os.environ["DAGSTER_HOME"] = str(home)
     os.environ["SWIFTBOLT_DAGSTER_STORAGE_URL"] = urls.dagster_storage
     os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", DEFAULT_EVENT_BATCH_SIZE)
+    # One "materialization planned" event per asset for a range run instead of one per partition
+    # key, each its own insert: 20.8 s → 3.5 s for three assets × 504 keys (measured). Dagster's
+    # trade-off: a failed run's partitions keep their previous status in the partition view (the
+    # run and its failed step still show the failure). Set it to false to get per-key events.
+    os.environ.setdefault("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "true")
 
 
 def last_completed_session(exchange: str, now: datetime) -> date:
