@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from swiftbolt_assets.definitions import RESEARCH_JOB
+from swiftbolt_assets.evaluation.schema import evaluations_schema, live_schema, weights_schema
 from swiftbolt_assets.forecasting.assets import LABELS_AGREE, MODELS_PROMOTED
 from swiftbolt_assets.forecasting.backtest import METHODS
 from swiftbolt_assets.forecasting.forecast import LAYER_PROBABILITY_COLUMNS
@@ -500,6 +501,9 @@ def test_backtest_scores_every_method_out_of_sample_and_seeds_the_calibration(
         ("forecast_backtest", backtest_metrics_schema, set()),
         ("forecast_backtest_predictions", backtest_predictions_schema, set()),
         ("confidence_calibration", calibration_schema, set()),
+        ("forecast_evaluations_daily", evaluations_schema, set()),
+        ("live_predictions_daily", live_schema, set()),
+        ("symbol_model_weights", weights_schema, set()),
         # JSON and bytes produced by the model itself
         (
             "model_registry",
@@ -508,7 +512,7 @@ def test_backtest_scores_every_method_out_of_sample_and_seeds_the_calibration(
         ),
     ],
 )
-def test_every_forecasting_table_has_a_contract_matching_its_migration(
+def test_every_forecasting_and_evaluation_table_has_a_contract_matching_its_migration(
     engine: sa.Engine, table: str, schema: Callable[[], pa.DataFrameSchema], unchecked: set[str]
 ) -> None:
     with engine.connect() as conn:
