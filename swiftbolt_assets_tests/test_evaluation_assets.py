@@ -236,7 +236,14 @@ def test_a_partial_bar_is_not_evaluated_until_it_is_final(
     assert check_results(rerun)[BARS_FINAL] is False
     [event] = rerun.asset_materializations_for_node("forecast_evaluations_daily")
     assert event.metadata["pending"].value == 2
-    assert "partial" in str(event.metadata["pending_examples"].value)
+    examples = list(event.metadata["pending_examples"].value)  # type: ignore[arg-type]
+    assert sorted(e.split(":")[0] for e in examples) == [
+        "SYN-D 1D as of 2026-11-05",
+        "SYN-D 1W as of 2026-10-30",
+    ]
+    assert all(
+        "the 2026-11-06 bar is partial: written at 2026-11-06 20:00:00" in e for e in examples
+    )
     with engine.connect() as conn:
         assert conn.execute(sa.text(counted), {"d": LAST}).scalar() == 0
     # the final bar arrives (re-ingested after the close): the forecasts are evaluated

@@ -182,7 +182,14 @@ def _evaluations_asset(partitions_def: dg.MultiPartitionsDefinition) -> dg.Asset
             f"{pending.height} pending (no final bar); computed in {compute_s:.2f}s, written in "
             f"{write_s:.2f}s"
         )
-        examples = pending.head(5).get_column("reason").to_list() if pending.height else []
+        examples = (
+            pending.head(5)
+            .select(pl.format("{} {} as of {}: {}", "symbol", "horizon", "as_of_date", "reason"))
+            .to_series()
+            .to_list()
+            if pending.height
+            else []
+        )
         if pending.height:
             context.log.warning(f"{pending.height} forecast(s) not evaluated, e.g. {examples}")
         return dg.MaterializeResult(
