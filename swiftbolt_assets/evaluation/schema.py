@@ -11,15 +11,11 @@ from swiftbolt_assets.evaluation.outcomes import EVALUATION_COLUMNS
 from swiftbolt_assets.evaluation.weights import WEIGHTS_COLUMNS
 from swiftbolt_assets.forecasting.forecast import LAYER_PROBABILITY_COLUMNS
 from swiftbolt_assets.forecasting.labels import CLASSES, HORIZONS
+from swiftbolt_assets.forecasting.schema import UNIT, finite
 from swiftbolt_assets.ingestion.sources import SYMBOL_PATTERN
 
 _HORIZONS = list(HORIZONS)
-_UNIT = pa.Check.in_range(0.0, 1.0)
 _LABEL = pa.Check.isin(list(CLASSES))
-
-
-def _finite() -> pa.Check:
-    return pa.Check(lambda data: data.lazyframe.select(pl.col(data.key).is_finite()))
 
 
 def _rows(data: pa.PolarsData, expression: pl.Expr) -> pl.LazyFrame:
@@ -52,17 +48,17 @@ def evaluations_schema() -> pa.DataFrameSchema:
         "partition_date": pa.Column(pl.Date),
         "predicted_label": pa.Column(str, _LABEL),
         "realized_label": pa.Column(str, _LABEL),
-        **{f"p_{c}": pa.Column(pl.Float64, _UNIT) for c in CLASSES},
-        "confidence": pa.Column(pl.Float64, _UNIT),
-        "raw_confidence": pa.Column(pl.Float64, _UNIT),
+        **{f"p_{c}": pa.Column(pl.Float64, UNIT) for c in CLASSES},
+        "confidence": pa.Column(pl.Float64, UNIT),
+        "raw_confidence": pa.Column(pl.Float64, UNIT),
         "threshold_down": pa.Column(pl.Float64, pa.Check.lt(0)),
         "threshold_up": pa.Column(pl.Float64, pa.Check.gt(0)),
-        **{name: pa.Column(pl.Float64, _finite()) for name in floats},
+        **{name: pa.Column(pl.Float64, finite()) for name in floats},
         **{name: pa.Column(pl.Float64, pa.Check.gt(0)) for name in positive},
         "label_correct": pa.Column(pl.Boolean),
         "direction_correct": pa.Column(pl.Boolean, nullable=True),
         "inside_band": pa.Column(pl.Boolean),
-        **{c: pa.Column(pl.Float64, _UNIT, nullable=True) for c in LAYER_PROBABILITY_COLUMNS},
+        **{c: pa.Column(pl.Float64, UNIT, nullable=True) for c in LAYER_PROBABILITY_COLUMNS},
         "model_version": pa.Column(str),
         "weights_source": pa.Column(str),
         "weights_version": pa.Column(str),
@@ -107,12 +103,12 @@ def live_schema() -> pa.DataFrameSchema:
         "n": pa.Column(pl.Int32, pa.Check.gt(0)),
         "first_target_date": pa.Column(pl.Date),
         "last_target_date": pa.Column(pl.Date),
-        **{r: pa.Column(pl.Float64, _UNIT, nullable=r == "directional_accuracy") for r in rates},
+        **{r: pa.Column(pl.Float64, UNIT, nullable=r == "directional_accuracy") for r in rates},
         "n_directional": pa.Column(pl.Int32, pa.Check.ge(0)),
         "brier": pa.Column(pl.Float64, pa.Check.in_range(0.0, 2.0)),
         "mean_abs_price_error_pct": pa.Column(pl.Float64, pa.Check.ge(0)),
         **{f"n_{c}": pa.Column(pl.Int32, pa.Check.ge(0)) for c in CLASSES},
-        **{f"hit_rate_{c}": pa.Column(pl.Float64, _UNIT, nullable=True) for c in CLASSES},
+        **{f"hit_rate_{c}": pa.Column(pl.Float64, UNIT, nullable=True) for c in CLASSES},
     }
     assert set(columns) == set(LIVE_COLUMNS)
     return pa.DataFrameSchema(
@@ -145,9 +141,7 @@ def weights_schema() -> pa.DataFrameSchema:
         "method": pa.Column(
             str, pa.Check.isin(["fitted", "fallback_few_evaluations", "fallback_no_gain"])
         ),
-        **{
-            f"w_{layer}": pa.Column(pl.Float64, _UNIT) for layer in ("supertrend", "sr", "ensemble")
-        },
+        **{f"w_{layer}": pa.Column(pl.Float64, UNIT) for layer in ("supertrend", "sr", "ensemble")},
         "n_evaluations": pa.Column(pl.Int32, pa.Check.ge(0)),
         "n_train": pa.Column(pl.Int32, pa.Check.ge(0)),
         "n_validation": pa.Column(pl.Int32, pa.Check.ge(0)),

@@ -15,21 +15,22 @@ from swiftbolt_assets.forecasting.labels import CLASSES, HORIZONS
 from swiftbolt_assets.ingestion.sources import SYMBOL_PATTERN
 
 _HORIZONS = list(HORIZONS)
-_UNIT = pa.Check.in_range(0.0, 1.0)
+UNIT = pa.Check.in_range(0.0, 1.0)
 
 
 def _probabilities(prefix: str) -> dict[str, pa.Column]:
-    return {f"{prefix}_{c}": pa.Column(pl.Float64, _UNIT) for c in CLASSES}
+    return {f"{prefix}_{c}": pa.Column(pl.Float64, UNIT) for c in CLASSES}
 
 
-def _finite() -> pa.Check:
+def finite() -> pa.Check:
+    """The column holds finite numbers (no NaN, no infinity)."""
     return pa.Check(lambda data: data.lazyframe.select(pl.col(data.key).is_finite()))
 
 
 def forecasts_schema() -> pa.DataFrameSchema:
     """A ``ml_forecasts_daily`` row: one per (symbol, as_of_date, horizon)."""
     floats = {
-        name: pa.Column(pl.Float64, _finite())
+        name: pa.Column(pl.Float64, finite())
         for name in (
             "predicted_return",
             "lower_band",
@@ -53,13 +54,13 @@ def forecasts_schema() -> pa.DataFrameSchema:
         "partition_date": pa.Column(pl.Date),
         "close": pa.Column(pl.Float64, pa.Check.gt(0)),
         "label": pa.Column(str, pa.Check.isin(list(CLASSES))),
-        **{f"p_{c}": pa.Column(pl.Float64, _UNIT) for c in CLASSES},
-        "confidence": pa.Column(pl.Float64, _UNIT),
-        "raw_confidence": pa.Column(pl.Float64, _UNIT),
+        **{f"p_{c}": pa.Column(pl.Float64, UNIT) for c in CLASSES},
+        "confidence": pa.Column(pl.Float64, UNIT),
+        "raw_confidence": pa.Column(pl.Float64, UNIT),
         "target_price": pa.Column(pl.Float64, pa.Check.gt(0)),
         "sigma_daily": pa.Column(pl.Float64, pa.Check.gt(0)),
         **floats,
-        **{c: pa.Column(pl.Float64, _UNIT) for c in LAYER_PROBABILITY_COLUMNS},
+        **{c: pa.Column(pl.Float64, UNIT) for c in LAYER_PROBABILITY_COLUMNS},
         "model_version": pa.Column(str),
         "weights_source": pa.Column(str, pa.Check.isin(["calibrated", "symbol", "default"])),
         "weights_version": pa.Column(str),
@@ -114,7 +115,7 @@ def backtest_predictions_schema() -> pa.DataFrameSchema:
             "model_cutoff": pa.Column(pl.Date),
             **_probabilities("p"),
             **_probabilities("ens"),
-            "realized_return": pa.Column(pl.Float64, _finite()),
+            "realized_return": pa.Column(pl.Float64, finite()),
             "realized_label": pa.Column(str, pa.Check.isin(list(CLASSES))),
             "threshold_down": pa.Column(pl.Float64, pa.Check.lt(0)),
             "threshold_up": pa.Column(pl.Float64, pa.Check.gt(0)),
@@ -192,7 +193,7 @@ def registry_schema() -> pa.DataFrameSchema:
             "horizon": pa.Column(str, pa.Check.isin(_HORIZONS)),
             "horizon_days": pa.Column(pl.Int64, pa.Check.isin(list(HORIZONS.values()))),
             "trained_through": pa.Column(pl.Date),
-            "lgbm_weight": pa.Column(pl.Float64, _UNIT),
+            "lgbm_weight": pa.Column(pl.Float64, UNIT),
             "n_train": pa.Column(pl.Int64, pa.Check.gt(0)),
             "n_validation": pa.Column(pl.Int64, pa.Check.gt(0)),
             "promoted": pa.Column(pl.Boolean),
