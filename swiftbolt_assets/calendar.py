@@ -13,8 +13,10 @@ import exchange_calendars as xcals
 import polars as pl
 
 # exchange-calendars needs a bounded range; holiday rules are known well ahead of time.
-_CALENDAR_FIRST = date(1990, 1, 2)
+CALENDAR_FIRST = date(1990, 1, 2)
 _CALENDAR_YEARS_AHEAD = 2
+# A calendar that reaches a forecast's target: the longest horizon (126 sessions) fits in 400 days.
+_TARGET_MARGIN_DAYS = 400
 
 
 @functools.cache
@@ -24,7 +26,7 @@ def _calendar(exchange: str, last_year: int) -> xcals.ExchangeCalendar:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Series.values returning", category=Warning)
         return xcals.get_calendar(
-            exchange, start=_CALENDAR_FIRST.isoformat(), end=f"{last_year}-12-31"
+            exchange, start=CALENDAR_FIRST.isoformat(), end=f"{last_year}-12-31"
         )
 
 
@@ -56,6 +58,18 @@ def sessions_between(exchange: str, first: date, last: date) -> list[date]:
     """Session dates in ``[first, last]``."""
     table = sessions_table(exchange, last)
     return table.filter(pl.col("session_date").is_between(first, last))["session_date"].to_list()
+
+
+def trading_calendar(exchange: str, through: date) -> list[date]:
+    """Every session from 1990 through ``through`` plus enough sessions after it to reach the
+    target of a forecast made on ``through`` (labels and targets count sessions on it)."""
+    return sessions_between(exchange, CALENDAR_FIRST, through + timedelta(days=_TARGET_MARGIN_DAYS))
+
+
+def close_times(exchange: str, days: list[date]) -> pl.DataFrame:
+    """(session_date, close_utc) of the sessions among ``days`` (early closes included)."""
+    table = sessions_table(exchange, max(days))
+    return table.filter(pl.col("session_date").is_in(days)).select("session_date", "close_utc")
 
 
 def non_session_weekdays(exchange: str, first: date, last: date) -> list[date]:

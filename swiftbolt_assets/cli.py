@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,30 +21,15 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from swiftbolt_assets.calendar import sessions_between
+from swiftbolt_assets.instance import prepare_dagster_env
 from swiftbolt_assets.settings import EXCHANGE_TIMEZONE, Settings, load_settings
 from swiftbolt_assets.warehouse.database import DatabaseUrls, engine_for, resolve_urls
 from swiftbolt_assets.warehouse.migrate import upgrade
 
 logger = logging.getLogger("swiftbolt")
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_EVENT_BATCH_SIZE = "1000"
 # Five years of demo history: enough labelled rows to train the 6M horizon's pooled model.
 DEMO_YEARS = 5
-
-
-def prepare_dagster_env(settings: Settings, urls: DatabaseUrls) -> None:
-    """Point Dagster at its PostgreSQL storage through ``DAGSTER_HOME`` and env vars."""
-    home = settings.dagster_home
-    home.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
-    os.environ["DAGSTER_HOME"] = str(home)
-    os.environ["SWIFTBOLT_DAGSTER_STORAGE_URL"] = urls.dagster_storage
-    os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", DEFAULT_EVENT_BATCH_SIZE)
-    # One "materialization planned" event per asset for a range run instead of one per partition
-    # key, each its own insert: 20.8 s → 3.5 s for three assets × 504 keys (measured). Dagster's
-    # trade-off: a failed run's partitions keep their previous status in the partition view (the
-    # run and its failed step still show the failure). Set it to false to get per-key events.
-    os.environ.setdefault("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "true")
 
 
 def last_completed_session(exchange: str, now: datetime) -> date:

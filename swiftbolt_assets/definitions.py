@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import os
+
 import dagster as dg
 
-from swiftbolt_assets.evaluation.assets import (
+from swiftbolt_assets.calibration.assets import (
     CONFIDENCE_CALIBRATION,
     build_confidence_calibration_asset,
-    build_evaluation_assets,
+    build_weights_asset,
 )
+from swiftbolt_assets.evaluation.assets import build_evaluation_assets
 from swiftbolt_assets.features.assets import build_features_asset
 from swiftbolt_assets.forecasting.assets import (
-    FORECAST_BACKTEST,
-    FORECAST_BACKTEST_PREDICTIONS,
     build_forecast_models_asset,
     build_ml_forecasts_asset,
+)
+from swiftbolt_assets.forecasting.research import (
+    FORECAST_BACKTEST,
+    FORECAST_BACKTEST_PREDICTIONS,
     run_forecast_backtest,
 )
 from swiftbolt_assets.forecasting.schedules import build_research_schedule
@@ -22,6 +27,7 @@ from swiftbolt_assets.ingestion.assets import build_ingestion_assets
 from swiftbolt_assets.ingestion.resources import DropFolderResource
 from swiftbolt_assets.ingestion.schedules import build_daily_schedule
 from swiftbolt_assets.ingestion.sensors import build_new_bars_sensor
+from swiftbolt_assets.market import MarketCalendarResource
 from swiftbolt_assets.partitions import daily_symbol_partitions
 from swiftbolt_assets.settings import Settings, load_settings
 from swiftbolt_assets.warehouse.resources import WarehouseResource
@@ -37,13 +43,36 @@ RESERVED_TABLES: dict[str, str] = {
 RESEARCH = dg.AssetSelection.assets(FORECAST_BACKTEST, FORECAST_BACKTEST_PREDICTIONS)
 
 
+def _configured(name: str, value: str) -> str | dg.EnvVar:
+    """``dg.EnvVar(name)`` where the environment gave ``value`` (the UI then shows where it came
+    from), else ``value`` itself (settings built in code, e.g. a replay's)."""
+    return dg.EnvVar(name) if os.environ.get(name) == value else value
+
+
+def default_resources(settings: Settings) -> dict[str, object]:
+    """The resources every asset reads its configuration from: nothing in an asset body reads
+    the environment."""
+    return {
+        "warehouse": WarehouseResource(
+            database_url=_configured("SWIFTBOLT_DATABASE_URL", settings.database_url or ""),
+            pgdata=str(settings.pgdata),
+        ),
+        "drop_folder": DropFolderResource(
+            path=_configured("SWIFTBOLT_DROP_DIR", str(settings.drop_dir))
+        ),
+        "market": MarketCalendarResource(
+            exchange=_configured("SWIFTBOLT_EXCHANGE", settings.exchange)
+        ),
+    }
+
+
 def build_definitions(
     settings: Settings | None = None, resources: dict[str, object] | None = None
 ) -> dg.Definitions:
     """Assets, checks, jobs, sensors and schedules for ``settings`` (default: environment).
 
-    ``resources`` replaces the default resources (tests point them at their own database and
-    drop folder).
+    ``resources`` replace the default resources of the same names (tests point them at their
+    own database and drop folder).
     """
     settings = settings or load_settings()
     partitions = daily_symbol_partitions(settings)
@@ -70,14 +99,14 @@ def build_definitions(
             build_forecast_models_asset(partitions),
             forecasts,
             *build_evaluation_assets(partitions),
+            build_weights_asset(partitions),
             run_forecast_backtest,
             build_confidence_calibration_asset(partitions),
         ],
         jobs=[daily_cycle, research],
         sensors=[build_new_bars_sensor(ingest, partitions, excluded=RESEARCH)],
         schedules=[build_daily_schedule(daily_cycle), build_research_schedule(research)],
-        resources=resources
-        or {"warehouse": WarehouseResource(), "drop_folder": DropFolderResource()},
+        resources=default_resources(settings) | (resources or {}),
     )
 
 

@@ -12,6 +12,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import dagster as dg
+import polars as pl
 
 from swiftbolt_assets.calendar import non_session_weekdays
 from swiftbolt_assets.settings import EXCHANGE_TIMEZONE, Settings
@@ -79,6 +80,12 @@ class PartitionSlice:
     def symbols(self) -> list[str]:
         return sorted({s for _, s in self.pairs})
 
+    def frame(self, date_column: str = "partition_date") -> pl.DataFrame:
+        """The pairs as a frame (``date_column``, symbol), sorted."""
+        return pl.DataFrame(
+            sorted(self.pairs), schema={date_column: pl.Date, "symbol": pl.String}, orient="row"
+        )
+
     @classmethod
     def from_keys(cls, keys: list[str]) -> PartitionSlice:
         pairs: set[tuple[date, str]] = set()
@@ -95,3 +102,29 @@ def partition_dates_through(
     current_time = datetime(last.year, last.month, last.day, tzinfo=ZoneInfo(EXCHANGE_TIMEZONE))
     keys = partitions_def.get_partition_keys(current_time=current_time - timedelta(days=0))
     return [date.fromisoformat(k) for k in keys if date.fromisoformat(k) <= last]
+
+
+def go_live_date(partitions_def: dg.MultiPartitionsDefinition) -> date:
+    """The first trading-day partition (go-live)."""
+    time_def = partitions_def.get_partitions_def_for_dimension(DATE_DIMENSION)
+    assert isinstance(time_def, dg.TimeWindowPartitionsDefinition)
+    return time_def.start.date()
+
+
+def date_window(start_offset: int, end_offset: int) -> dg.MultiPartitionMapping:
+    """Same symbol, trading days D+start_offset … D+end_offset (before go-live: none)."""
+    return dg.MultiPartitionMapping(
+        {
+            DATE_DIMENSION: dg.DimensionPartitionMapping(
+                DATE_DIMENSION,
+                dg.TimeWindowPartitionMapping(
+                    start_offset=start_offset,
+                    end_offset=end_offset,
+                    allow_nonexistent_upstream_partitions=True,
+                ),
+            ),
+            SYMBOL_DIMENSION: dg.DimensionPartitionMapping(
+                SYMBOL_DIMENSION, dg.IdentityPartitionMapping()
+            ),
+        }
+    )

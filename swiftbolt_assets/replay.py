@@ -17,7 +17,6 @@ on the same rows, written to ``replay_report.md`` and ``replay_timings.jsonl`` i
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import time
 from dataclasses import dataclass, replace
@@ -30,12 +29,12 @@ import polars as pl
 import sqlalchemy as sa
 
 from swiftbolt_assets.calendar import sessions_between
-from swiftbolt_assets.cli import prepare_dagster_env
 from swiftbolt_assets.definitions import DAILY_CYCLE_JOB, build_definitions
 from swiftbolt_assets.forecasting import metrics
 from swiftbolt_assets.forecasting.labels import CLASSES
 from swiftbolt_assets.ingestion.resources import DropFolderResource
 from swiftbolt_assets.ingestion.sources import is_valid_symbol
+from swiftbolt_assets.instance import prepare_dagster_env
 from swiftbolt_assets.partitions import SYMBOLS_PARTITION_NAME
 from swiftbolt_assets.settings import Settings
 from swiftbolt_assets.warehouse.database import (
@@ -102,16 +101,10 @@ def plan(settings: Settings, source: Path, days: int, through: date | None = Non
 
 
 def prepare(replay: ReplayPlan) -> DatabaseUrls:
-    """Point this process at the replay's state (env for the assets' resources), link the
-    files into its drop folder, migrate its warehouse."""
+    """Link the files into the replay's drop folder and migrate its warehouse. The assets get
+    the replay's settings through their resources (``build_definitions(replay.settings)``)."""
     settings = replay.settings
-    os.environ["SWIFTBOLT_HOME"] = str(settings.home)
-    os.environ["SWIFTBOLT_DROP_DIR"] = str(settings.drop_dir)
-    os.environ["SWIFTBOLT_PARTITION_START"] = settings.partition_start.isoformat()
-    os.environ["SWIFTBOLT_PARTITION_END"] = str(settings.partition_end or "")
-    os.environ.pop("SWIFTBOLT_DAGSTER_STORAGE_URL", None)
     if settings.database_url:
-        os.environ["SWIFTBOLT_DATABASE_URL"] = settings.database_url
         ensure_database(settings.database_url)
     folder = settings.drop_dir / "sp500"  # the drop folder source of DA-<SYMBOL>-T-<date>.csv
     folder.mkdir(parents=True, exist_ok=True)

@@ -14,15 +14,8 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from swiftbolt_assets.evaluation.live import ECE_BINS, LIVE_COLUMNS, LIVE_SCHEMA, live_scores
-from swiftbolt_assets.evaluation.outcomes import (
-    EVALUATION_COLUMNS,
-    FORECAST_FIELDS,
-    evaluate,
-    window_factors,
-)
-from swiftbolt_assets.evaluation.schema import evaluations_schema
-from swiftbolt_assets.evaluation.weights import (
+from swiftbolt_assets.cadence import DAILY
+from swiftbolt_assets.calibration.weights import (
     MIN_EVALUATIONS,
     MIN_TRAIN,
     WEIGHTS_COLUMNS,
@@ -31,9 +24,19 @@ from swiftbolt_assets.evaluation.weights import (
     fit_weights,
     simplex_grid,
 )
+from swiftbolt_assets.evaluation.live import ECE_BINS, LIVE_COLUMNS, LIVE_SCHEMA, live_scores
+from swiftbolt_assets.evaluation.outcomes import (
+    EVALUATION_COLUMNS,
+    FORECAST_FIELDS,
+    evaluate,
+    window_factors,
+)
+from swiftbolt_assets.evaluation.schema import evaluations_schema
 from swiftbolt_assets.forecasting.forecast import LAYER_PROBABILITY_COLUMNS
-from swiftbolt_assets.forecasting.labels import CLASSES, HORIZONS
+from swiftbolt_assets.forecasting.labels import CLASSES
 from swiftbolt_assets.forecasting.synthesizer import DEFAULT_WEIGHTS, LAYERS
+
+HORIZONS = DAILY.horizons
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]

@@ -13,16 +13,16 @@ import polars as pl
 import pytest
 import sqlalchemy as sa
 
+from swiftbolt_assets.cadence import DAILY
+from swiftbolt_assets.calibration.schema import calibration_schema, weights_schema
 from swiftbolt_assets.definitions import RESEARCH_JOB
-from swiftbolt_assets.evaluation.schema import evaluations_schema, live_schema, weights_schema
+from swiftbolt_assets.evaluation.schema import evaluations_schema, live_schema
 from swiftbolt_assets.forecasting.assets import LABELS_AGREE, MODELS_PROMOTED
 from swiftbolt_assets.forecasting.backtest import METHODS
 from swiftbolt_assets.forecasting.forecast import LAYER_PROBABILITY_COLUMNS
-from swiftbolt_assets.forecasting.labels import HORIZONS
 from swiftbolt_assets.forecasting.schema import (
     backtest_metrics_schema,
     backtest_predictions_schema,
-    calibration_schema,
     forecasts_schema,
     registry_schema,
     skips_schema,
@@ -131,14 +131,14 @@ def test_models_forecasts_gate_and_point_in_time(
     assert checks[MODELS_PROMOTED] is True
     assert checks[LABELS_AGREE] is True
     first_models = registry(engine)
-    assert first_models.height == len(HORIZONS)
+    assert first_models.height == len(DAILY.horizons)
     assert set(first_models["trained_through"]) == {date(2026, 9, 30)}  # October's cutoff
     assert first_models["promoted"].all()
     assert (first_models["n_train"] >= 1000).all()
 
     early = forecasts(engine)
     days = 3  # 10-26, 10-27, 10-28
-    assert early.height == days * 6 * len(HORIZONS)  # the seventh symbol is skipped
+    assert early.height == days * 6 * len(DAILY.horizons)  # the seventh symbol is skipped
     assert set(early["model_version"]) == set(first_models["version_id"])
     # go-live has no weights yet; the next days use the recorded fallback of the day before
     # (too few evaluations to fit), which carries the default weights
@@ -166,12 +166,12 @@ def test_models_forecasts_gate_and_point_in_time(
     assert check_results(result)[MODELS_PROMOTED] is False
     models = registry(engine)
     november = models.filter(pl.col("trained_through") == date(2026, 10, 30))
-    assert november.height == len(HORIZONS)
+    assert november.height == len(DAILY.horizons)
     assert not november["promoted"].any()
     assert all("skill" in r for r in november["rejection_reason"])
     # the rejected versions serve nothing: November's forecasts still use October's models
     late = forecasts(engine, "as_of_date >= '2026-11-02'")
-    assert late.height == 5 * 6 * len(HORIZONS)
+    assert late.height == 5 * 6 * len(DAILY.horizons)
     assert set(late["model_version"]) == set(first_models["version_id"])
 
     # Re-running the early days after later data arrived reproduces them exactly (a one-run
@@ -207,7 +207,7 @@ def test_forecast_rows_trace_to_model_weights_and_features(
                 "WHERE as_of_date = '2026-10-28' AND horizon = '1W'"
             )
         ).scalar()
-    assert total == 3 * 6 * len(HORIZONS)
+    assert total == 3 * 6 * len(DAILY.horizons)
     assert untraced == 0
     assert target == date(2026, 11, 4)  # five sessions after 10-28
 

@@ -10,12 +10,6 @@ import polars as pl
 import pytest
 
 from swiftbolt_assets.calendar import sessions_between
-from swiftbolt_assets.forecasting.cadence import (
-    cutoff_before,
-    next_period_start,
-    period_cutoffs,
-    period_start,
-)
 from swiftbolt_assets.forecasting.labels import (
     BEARISH,
     BULLISH,
@@ -26,6 +20,12 @@ from swiftbolt_assets.forecasting.labels import (
     class_names,
     classify,
     threshold_exprs,
+)
+from swiftbolt_assets.forecasting.retraining import (
+    cutoff_before,
+    next_period_start,
+    period_cutoffs,
+    period_start,
 )
 
 

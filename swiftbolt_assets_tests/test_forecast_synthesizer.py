@@ -9,8 +9,9 @@ import numpy as np
 import polars as pl
 import pytest
 
+from swiftbolt_assets.cadence import target_sessions as target_dates
 from swiftbolt_assets.calendar import sessions_between
-from swiftbolt_assets.forecasting.forecast import contradictions, target_dates
+from swiftbolt_assets.forecasting.forecast import contradictions
 from swiftbolt_assets.forecasting.labels import BEARISH, BULLISH, NEUTRAL
 from swiftbolt_assets.forecasting.synthesizer import (
     BAND_Z,

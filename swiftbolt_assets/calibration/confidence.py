@@ -13,9 +13,12 @@ Pure: no Dagster.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import polars as pl
 from sklearn.isotonic import IsotonicRegression
 
 from swiftbolt_assets.forecasting import metrics
@@ -102,3 +105,57 @@ def fit_with_holdout(
         ),
         n_holdout=late.size,
     )
+
+
+def fit_version(
+    horizon: str,
+    cutoff: date,
+    *,
+    live: pl.DataFrame,
+    backtest: pl.DataFrame,
+    min_live_target_days: int,
+    min_live_samples: int,
+) -> tuple[CalibrationFit, str] | None:
+    """The calibration of (horizon, cutoff) and its source: on the live evaluations with a
+    target date by the cutoff once they span ``min_live_target_days`` target days (and hold
+    ``min_live_samples``), else on the backtest's predictions whose label ended by the cutoff;
+    ``None`` when neither holds enough outcomes.
+
+    ``live``: (horizon, as_of_date, target_date, raw_confidence, label_correct);
+    ``backtest``: (horizon, as_of_date, label_end_date, confidence, correct).
+    """
+    known_live = live.filter((pl.col("horizon") == horizon) & (pl.col("target_date") <= cutoff))
+    days = known_live.get_column("target_date").n_unique()
+    if days >= min_live_target_days:
+        fit = fit_with_holdout(
+            known_live.get_column("raw_confidence").to_numpy(),
+            known_live.get_column("label_correct").cast(pl.Float64).to_numpy(),
+            known_live.get_column("as_of_date").to_numpy(),
+            min_samples=min_live_samples,
+        )
+        if fit is not None:
+            return fit, "live"
+    known = backtest.filter((pl.col("horizon") == horizon) & (pl.col("label_end_date") <= cutoff))
+    fit = fit_with_holdout(
+        known.get_column("confidence").to_numpy(),
+        known.get_column("correct").to_numpy(),
+        known.get_column("as_of_date").to_numpy(),
+    )
+    return (fit, "backtest") if fit is not None else None
+
+
+def version_row(horizon: str, cutoff: date, fit: CalibrationFit, source: str) -> dict[str, Any]:
+    """The ``confidence_calibration`` row of a fitted version (written once, never changed)."""
+    return {
+        "version_id": f"{horizon}-{cutoff:%Y%m%d}-{source}-{fit.method}",
+        "horizon": horizon,
+        "fitted_through": cutoff,
+        "method": fit.method,
+        "source": source,
+        "n_samples": fit.n_samples,
+        "n_holdout": fit.n_holdout,
+        "ece_before": fit.ece_before,
+        "ece_after": fit.ece_after,
+        "x": list(fit.served.x),
+        "y": list(fit.served.y),
+    }

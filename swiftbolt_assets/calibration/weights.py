@@ -30,7 +30,8 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from swiftbolt_assets.forecasting.labels import CLASSES, HORIZONS
+from swiftbolt_assets.cadence import DAILY, CadenceSpec
+from swiftbolt_assets.forecasting.labels import CLASSES
 from swiftbolt_assets.forecasting.synthesizer import DEFAULT_WEIGHTS, LAYERS
 
 FloatArray = npt.NDArray[np.float64]
@@ -189,8 +190,10 @@ def fit_weights(
     evaluations: pl.DataFrame,
     requests: pl.DataFrame,
     params: WeightFitParams | None = None,
+    spec: CadenceSpec = DAILY,
 ) -> pl.DataFrame:
-    """``WEIGHTS_COLUMNS`` rows for every (symbol, partition_date) of ``requests`` × horizon.
+    """``WEIGHTS_COLUMNS`` rows for every (symbol, partition_date) of ``requests`` × the
+    cadence's horizons.
 
     ``evaluations``: (symbol, horizon, as_of_date, target_date, realized_label and the nine
     layer probabilities) of the requested symbols, target dates up to the latest request.
@@ -204,7 +207,7 @@ def fit_weights(
     wanted = (
         requests.select("symbol", "partition_date")
         .unique()
-        .join(pl.DataFrame({"horizon": list(HORIZONS)}), how="cross")
+        .join(pl.DataFrame({"horizon": list(spec.horizons)}), how="cross")
         .sort("partition_date", "symbol", "horizon")
     )
     wanted, w = _windows(usable, wanted, params)

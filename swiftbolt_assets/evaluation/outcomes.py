@@ -1,4 +1,6 @@
-"""Score daily forecasts on the final bar of their target date. Pure: no Dagster.
+"""Score forecasts on the final bar of their target date. Pure: no Dagster.
+
+The bars are the cadence's (``CadenceSpec.timeframe``: ``d1`` for the daily forecasts).
 
 A forecast (symbol, as_of_date, horizon) made at the close of ``as_of_date`` is scored on the
 close of its ``target_date`` (``horizon_days`` sessions later):
@@ -27,6 +29,7 @@ from datetime import date
 
 import polars as pl
 
+from swiftbolt_assets.cadence import DAILY, CadenceSpec
 from swiftbolt_assets.features.adjust import event_factors
 from swiftbolt_assets.forecasting.forecast import LAYER_PROBABILITY_COLUMNS
 from swiftbolt_assets.forecasting.labels import class_names, classify
@@ -130,6 +133,7 @@ def evaluate(
     forecasts: pl.DataFrame,
     bars: pl.DataFrame,
     closes_utc: pl.DataFrame,
+    spec: CadenceSpec = DAILY,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(evaluations, pending) of ``forecasts`` (``FORECAST_FIELDS`` + ``close``, ``label``,
     ``run_id``) against the raw d1 ``bars`` (as in ``window_factors``, plus ``run_id`` and
@@ -150,7 +154,8 @@ def evaluate(
         )
     through = forecasts.get_column("target_date").max()
     assert isinstance(through, date)
-    daily = bars.filter(pl.col("timeframe") == "d1")
+    timeframe = spec.timeframe
+    daily = bars.filter(pl.col("timeframe") == timeframe)
     target_bar = daily.select(
         "symbol",
         pl.col("session_date").alias("target_date"),
@@ -174,7 +179,7 @@ def evaluate(
     )
     reason = (
         pl.when(pl.col("target_close").is_null())
-        .then(pl.format("no d1 bar for {} yet", pl.col("target_date")))
+        .then(pl.format(f"no {timeframe} bar for {{}} yet", pl.col("target_date")))
         .when(pl.col("close_utc").is_null() | (pl.col("bar_created_at") < pl.col("close_utc")))
         .then(
             pl.format(
@@ -185,7 +190,7 @@ def evaluate(
             )
         )
         .when(pl.col("as_of_close").is_null())
-        .then(pl.format("no d1 bar for the as-of day {}", pl.col("as_of_date")))
+        .then(pl.format(f"no {timeframe} bar for the as-of day {{}}", pl.col("as_of_date")))
         .otherwise(None)
     )
     joined = joined.with_columns(reason.alias("reason"))

@@ -6,23 +6,22 @@ from __future__ import annotations
 import pandera.polars as pa
 import polars as pl
 
+from swiftbolt_assets.cadence import DAILY, CadenceSpec
 from swiftbolt_assets.evaluation.live import LIVE_COLUMNS
 from swiftbolt_assets.evaluation.outcomes import EVALUATION_COLUMNS
-from swiftbolt_assets.evaluation.weights import WEIGHTS_COLUMNS
 from swiftbolt_assets.forecasting.forecast import LAYER_PROBABILITY_COLUMNS
-from swiftbolt_assets.forecasting.labels import CLASSES, HORIZONS
+from swiftbolt_assets.forecasting.labels import CLASSES
 from swiftbolt_assets.forecasting.schema import UNIT, finite
 from swiftbolt_assets.ingestion.sources import SYMBOL_PATTERN
 
-_HORIZONS = list(HORIZONS)
 _LABEL = pa.Check.isin(list(CLASSES))
 
 
-def _rows(data: pa.PolarsData, expression: pl.Expr) -> pl.LazyFrame:
+def rows_where(data: pa.PolarsData, expression: pl.Expr) -> pl.LazyFrame:
     return data.lazyframe.select(expression)
 
 
-def evaluations_schema() -> pa.DataFrameSchema:
+def evaluations_schema(spec: CadenceSpec = DAILY) -> pa.DataFrameSchema:
     """A ``forecast_evaluations_daily`` row: one per evaluated forecast."""
     floats = (
         "predicted_return",
@@ -42,8 +41,8 @@ def evaluations_schema() -> pa.DataFrameSchema:
     columns = {
         "symbol": pa.Column(str, pa.Check.str_matches(SYMBOL_PATTERN)),
         "as_of_date": pa.Column(pl.Date),
-        "horizon": pa.Column(str, pa.Check.isin(_HORIZONS)),
-        "horizon_days": pa.Column(pl.Int32, pa.Check.isin(list(HORIZONS.values()))),
+        "horizon": pa.Column(str, pa.Check.isin(list(spec.horizons))),
+        "horizon_days": pa.Column(pl.Int32, pa.Check.isin(list(spec.horizons.values()))),
         "target_date": pa.Column(pl.Date),
         "partition_date": pa.Column(pl.Date),
         "predicted_label": pa.Column(str, _LABEL),
@@ -72,17 +71,17 @@ def evaluations_schema() -> pa.DataFrameSchema:
         columns,
         unique=["symbol", "as_of_date", "horizon"],
         strict=True,
-        name="forecast_evaluations_daily",
+        name=spec.tables.evaluations,
         checks=[
             pa.Check(
-                lambda d: _rows(
+                lambda d: rows_where(
                     d,
                     (pl.col("target_date") == pl.col("partition_date"))
                     & (pl.col("target_date") > pl.col("as_of_date")),
                 )
             ),
             pa.Check(
-                lambda d: _rows(
+                lambda d: rows_where(
                     d,
                     (pl.col("predicted_label") == pl.col("realized_label"))
                     == pl.col("label_correct"),
@@ -92,12 +91,12 @@ def evaluations_schema() -> pa.DataFrameSchema:
     )
 
 
-def live_schema() -> pa.DataFrameSchema:
+def live_schema(spec: CadenceSpec = DAILY) -> pa.DataFrameSchema:
     """A ``live_predictions_daily`` row: one per (symbol, day, horizon, window size)."""
     rates = ("accuracy", "directional_accuracy", "ece", "mean_confidence", "inside_band_rate")
     columns = {
         "symbol": pa.Column(str, pa.Check.str_matches(SYMBOL_PATTERN)),
-        "horizon": pa.Column(str, pa.Check.isin(_HORIZONS)),
+        "horizon": pa.Column(str, pa.Check.isin(list(spec.horizons))),
         "partition_date": pa.Column(pl.Date),
         "window_size": pa.Column(pl.Int32, pa.Check.gt(0)),
         "n": pa.Column(pl.Int32, pa.Check.gt(0)),
@@ -115,66 +114,15 @@ def live_schema() -> pa.DataFrameSchema:
         columns,
         unique=["symbol", "partition_date", "horizon", "window_size"],
         strict=True,
-        name="live_predictions_daily",
+        name=spec.tables.live,
         checks=[
-            pa.Check(lambda d: _rows(d, pl.col("n") <= pl.col("window_size"))),
-            pa.Check(lambda d: _rows(d, pl.col("last_target_date") <= pl.col("partition_date"))),
+            pa.Check(lambda d: rows_where(d, pl.col("n") <= pl.col("window_size"))),
             pa.Check(
-                lambda d: _rows(d, pl.sum_horizontal(*(f"n_{c}" for c in CLASSES)) == pl.col("n"))
-            ),
-        ],
-    )
-
-
-def weights_schema() -> pa.DataFrameSchema:
-    """A ``symbol_model_weights`` row: one per (symbol, horizon, version)."""
-    briers = (
-        "train_brier",
-        "validation_brier_fitted",
-        "validation_brier_default",
-        "validation_brier_ensemble",
-    )
-    columns = {
-        "symbol": pa.Column(str, pa.Check.str_matches(SYMBOL_PATTERN)),
-        "horizon": pa.Column(str, pa.Check.isin(_HORIZONS)),
-        "partition_date": pa.Column(pl.Date),
-        "method": pa.Column(
-            str, pa.Check.isin(["fitted", "fallback_few_evaluations", "fallback_no_gain"])
-        ),
-        **{f"w_{layer}": pa.Column(pl.Float64, UNIT) for layer in ("supertrend", "sr", "ensemble")},
-        "n_evaluations": pa.Column(pl.Int32, pa.Check.ge(0)),
-        "n_train": pa.Column(pl.Int32, pa.Check.ge(0)),
-        "n_validation": pa.Column(pl.Int32, pa.Check.ge(0)),
-        **{b: pa.Column(pl.Float64, pa.Check.in_range(0.0, 2.0), nullable=True) for b in briers},
-        "fallback_reason": pa.Column(str, nullable=True),
-        "version_id": pa.Column(str),
-        "fitted_through": pa.Column(pl.Date),
-        "valid_from": pa.Column(pl.Datetime("us", "UTC")),
-        "valid_until": pa.Column(pl.Datetime("us", "UTC")),
-    }
-    assert set(columns) == {
-        *WEIGHTS_COLUMNS,
-        "version_id",
-        "fitted_through",
-        "valid_from",
-        "valid_until",
-    }
-    return pa.DataFrameSchema(
-        columns,
-        unique=["symbol", "horizon", "version_id"],
-        strict=True,
-        name="symbol_model_weights",
-        checks=[
-            pa.Check(lambda d: _rows(d, pl.col("valid_until") > pl.col("valid_from"))),
-            pa.Check(
-                lambda d: _rows(
-                    d,
-                    (pl.sum_horizontal("w_supertrend", "w_sr", "w_ensemble") - 1.0).abs() < 1e-9,
-                )
+                lambda d: rows_where(d, pl.col("last_target_date") <= pl.col("partition_date"))
             ),
             pa.Check(
-                lambda d: _rows(
-                    d, (pl.col("method") == "fitted") == pl.col("fallback_reason").is_null()
+                lambda d: rows_where(
+                    d, pl.sum_horizontal(*(f"n_{c}" for c in CLASSES)) == pl.col("n")
                 )
             ),
         ],

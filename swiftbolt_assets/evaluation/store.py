@@ -8,6 +8,7 @@ from datetime import date
 import polars as pl
 import sqlalchemy as sa
 
+from swiftbolt_assets.cadence import DAILY, CadenceSpec
 from swiftbolt_assets.evaluation.outcomes import FORECAST_FIELDS
 from swiftbolt_assets.forecasting.forecast import LAYER_PROBABILITY_COLUMNS
 from swiftbolt_assets.warehouse.slices import (
@@ -51,12 +52,15 @@ def _schema(columns: Iterable[str]) -> dict[str, pl.DataType]:
     return {c: dtype(c) for c in columns}
 
 
-def read_forecasts_due(engine: sa.Engine, pairs: Iterable[tuple[date, str]]) -> pl.DataFrame:
-    """The ml_forecasts_daily rows whose (target_date, symbol) is one of ``pairs``."""
+def read_forecasts_due(
+    engine: sa.Engine, pairs: Iterable[tuple[date, str]], spec: CadenceSpec = DAILY
+) -> pl.DataFrame:
+    """The cadence's forecast rows whose (target_date, symbol) is one of ``pairs``."""
     columns = [*FORECAST_FIELDS, "close", "label", "run_id"]
     query = (
         f"SELECT {', '.join(f'f.{c}' for c in columns)} FROM _run_slice s "
-        "JOIN ml_forecasts_daily f ON f.target_date = s.partition_date AND f.symbol = s.symbol "
+        f"JOIN {spec.tables.forecasts} f "
+        "ON f.target_date = s.partition_date AND f.symbol = s.symbol "
         "ORDER BY f.symbol, f.target_date, f.horizon_days"
     )
     with engine.begin() as conn:
@@ -64,12 +68,15 @@ def read_forecasts_due(engine: sa.Engine, pairs: Iterable[tuple[date, str]]) -> 
         return query_frame(conn, query, {}, _schema(columns))
 
 
-def read_daily_bars(engine: sa.Engine, symbols: list[str], first: date, last: date) -> pl.DataFrame:
-    """Raw d1 bars of ``symbols`` with sessions in [first, last], with who wrote them when."""
+def read_bars(
+    engine: sa.Engine, symbols: list[str], first: date, last: date, spec: CadenceSpec = DAILY
+) -> pl.DataFrame:
+    """Raw bars of the cadence's timeframe of ``symbols`` with sessions in [first, last], with
+    who wrote them when."""
     query = (
-        "SELECT symbol, 'd1' AS timeframe, session_date, close, split_coefficient, "
+        "SELECT symbol, timeframe, session_date, close, split_coefficient, "
         f"dividend_amount, run_id, {epoch_us('created_at')} AS created_at_us FROM ohlc_bars "
-        "WHERE timeframe = 'd1' AND symbol = ANY(%(symbols)s) "
+        "WHERE timeframe = %(timeframe)s AND symbol = ANY(%(symbols)s) "
         "AND session_date BETWEEN %(first)s AND %(last)s ORDER BY symbol, session_date"
     )
     schema = {
@@ -83,7 +90,12 @@ def read_daily_bars(engine: sa.Engine, symbols: list[str], first: date, last: da
         "created_at_us": pl.Int64(),
     }
     with engine.connect() as conn:
-        frame = query_frame(conn, query, {"symbols": symbols, "first": first, "last": last}, schema)
+        frame = query_frame(
+            conn,
+            query,
+            {"symbols": symbols, "first": first, "last": last, "timeframe": spec.timeframe},
+            schema,
+        )
     return with_timestamps(frame, "created_at")
 
 
@@ -113,8 +125,10 @@ def read_evaluations(
     since: date,
     through: date,
     columns: Iterable[str] = LIVE_INPUTS,
+    *,
+    spec: CadenceSpec = DAILY,
 ) -> pl.DataFrame:
-    """forecast_evaluations_daily rows (of ``symbols``, or all) with target dates in
+    """The cadence's evaluation rows (of ``symbols``, or all) with target dates in
     [since, through]."""
     wanted = list(columns)
     # COPY's CSV writes booleans as t/f: read them as 0/1 and type them back
@@ -124,7 +138,7 @@ def read_evaluations(
     if symbols is not None:
         where += " AND symbol = ANY(%(symbols)s)"
     query = (
-        f"SELECT {select} FROM forecast_evaluations_daily WHERE {where} "
+        f"SELECT {select} FROM {spec.tables.evaluations} WHERE {where} "
         "ORDER BY symbol, horizon, target_date"
     )
     with engine.connect() as conn:
@@ -132,63 +146,6 @@ def read_evaluations(
             conn, query, {"symbols": symbols, "since": since, "through": through}, schema
         )
     return frame.with_columns(pl.col(c).cast(pl.Boolean) for c in wanted if c in _BOOLS)
-
-
-CALIBRATION_SCHEMA: dict[str, pl.DataType] = {
-    "version_id": pl.String(),
-    "horizon": pl.String(),
-    "fitted_through": pl.Date(),
-    "method": pl.String(),
-    "source": pl.String(),
-    "n_samples": pl.Int32(),
-    "n_holdout": pl.Int32(),
-    "ece_before": pl.Float64(),
-    "ece_after": pl.Float64(),
-    "x": pl.List(pl.Float64()),
-    "y": pl.List(pl.Float64()),
-}
-
-
-def calibration_keys(engine: sa.Engine) -> set[tuple[str, date]]:
-    """(horizon, fitted_through) of every confidence_calibration version."""
-    with engine.connect() as conn:
-        rows = conn.execute(
-            sa.text("SELECT horizon, fitted_through FROM confidence_calibration")
-        ).all()
-    return {(r[0], r[1]) for r in rows}
-
-
-def read_backtest_outcomes(engine: sa.Engine, horizons: list[str], through: date) -> pl.DataFrame:
-    """Backtest predictions of ``horizons`` whose label ended by ``through``: (horizon,
-    as_of_date, label_end_date, confidence = top probability, correct = 0/1)."""
-    query = (
-        "SELECT horizon, as_of_date, label_end_date, p_bearish, p_neutral, p_bullish, "
-        "realized_label FROM forecast_backtest_predictions "
-        "WHERE horizon = ANY(%(horizons)s) AND label_end_date <= %(through)s"
-    )
-    schema = {
-        "horizon": pl.String(),
-        "as_of_date": pl.Date(),
-        "label_end_date": pl.Date(),
-        "p_bearish": pl.Float64(),
-        "p_neutral": pl.Float64(),
-        "p_bullish": pl.Float64(),
-        "realized_label": pl.String(),
-    }
-    with engine.connect() as conn:
-        frame = query_frame(conn, query, {"horizons": horizons, "through": through}, schema)
-    probs = ["p_bearish", "p_neutral", "p_bullish"]
-    top = pl.concat_list(probs).list.arg_max()
-    truth = pl.col("realized_label").replace_strict(
-        ["bearish", "neutral", "bullish"], [0, 1, 2], return_dtype=pl.UInt32
-    )
-    return frame.select(
-        "horizon",
-        "as_of_date",
-        "label_end_date",
-        pl.max_horizontal(probs).alias("confidence"),
-        (top == truth).cast(pl.Float64).alias("correct"),
-    )
 
 
 def insert_calibrations(engine: sa.Engine, frame: pl.DataFrame, run_id: str) -> int:

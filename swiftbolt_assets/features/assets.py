@@ -26,8 +26,8 @@ from swiftbolt_assets.features.build import (
 from swiftbolt_assets.features.schema import non_finite_counts, validate_features
 from swiftbolt_assets.features.store import read_bars, write_features
 from swiftbolt_assets.ingestion.assets import OHLC_BARS
+from swiftbolt_assets.market import MarketCalendarResource
 from swiftbolt_assets.partitions import DATE_DIMENSION, PartitionSlice
-from swiftbolt_assets.settings import load_settings
 from swiftbolt_assets.warehouse.resources import WarehouseResource
 
 GROUP = "features"
@@ -68,11 +68,13 @@ def build_features_asset(partitions_def: dg.MultiPartitionsDefinition) -> dg.Ass
         kinds={"postgres", "polars"},
     )
     def features(
-        context: dg.AssetExecutionContext, warehouse: WarehouseResource
+        context: dg.AssetExecutionContext,
+        warehouse: WarehouseResource,
+        market: MarketCalendarResource,
     ) -> dg.MaterializeResult:  # type: ignore[type-arg]
         started = time.perf_counter()
         run_slice = PartitionSlice.from_keys(list(context.partition_keys))
-        exchange = load_settings().exchange
+        exchange = market.exchange
         partition_dates = [date.fromisoformat(k) for k in time_def.get_partition_keys()]
         first_date, last_date = run_slice.dates[0], run_slice.dates[-1]
         if first_date == partition_dates[0]:

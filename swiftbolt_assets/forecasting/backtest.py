@@ -25,9 +25,9 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from swiftbolt_assets.cadence import DAILY, CadenceSpec
 from swiftbolt_assets.forecasting import metrics
-from swiftbolt_assets.forecasting.cadence import period_cutoffs
-from swiftbolt_assets.forecasting.labels import CLASSES, HORIZONS
+from swiftbolt_assets.forecasting.labels import CLASSES
 from swiftbolt_assets.forecasting.models import (
     TrainingParams,
     blend,
@@ -35,6 +35,7 @@ from swiftbolt_assets.forecasting.models import (
     log_loss,
     walk_forward_split,
 )
+from swiftbolt_assets.forecasting.retraining import period_cutoffs
 from swiftbolt_assets.forecasting.synthesizer import DEFAULT_WEIGHTS, LAYERS, combine
 
 FloatArray = npt.NDArray[np.float64]
@@ -57,7 +58,8 @@ MIN_TRAIN_ROWS = 1000
 class BacktestConfig:
     years: int = 5
     cadence_months: int = 12
-    horizons: tuple[str, ...] = tuple(HORIZONS)
+    spec: CadenceSpec = DAILY
+    horizons: tuple[str, ...] = tuple(DAILY.horizons)
     params: TrainingParams = field(default_factory=lambda: TrainingParams(stride=8))
 
 
@@ -125,7 +127,7 @@ def run_backtest(
             if split.train.height < MIN_TRAIN_ROWS:
                 log(f"{h} cutoff {cutoff}: {split.train.height} training rows, skipped")
                 continue
-            fitted = fit_horizon(split, h, HORIZONS[h], cutoff, config.params)
+            fitted = fit_horizon(split, h, config.spec.horizons[h], cutoff, config.params)
             model = fitted.model
             boost, forest = model.predict_learners(test)
             ensemble = blend(boost, forest, model.lgbm_weight)

@@ -12,7 +12,8 @@ from datetime import date
 
 import polars as pl
 
-from swiftbolt_assets.forecasting.labels import daily_sigma
+from swiftbolt_assets.cadence import DAILY, CadenceSpec
+from swiftbolt_assets.forecasting.labels import bar_sigma
 
 # Levels expressed as (level / adj_close - 1).
 RELATIVE_LEVELS = (
@@ -111,16 +112,17 @@ CONTEXT_COLUMNS = (
 )
 
 
-def model_inputs(rows: pl.DataFrame) -> pl.DataFrame:
+def model_inputs(rows: pl.DataFrame, spec: CadenceSpec = DAILY) -> pl.DataFrame:
     """``CONTEXT_COLUMNS`` plus every column of ``MODEL_FEATURES`` (Float32) of ``rows``.
 
-    ``rows`` are features d1 rows. Inputs are stored as Float32 (half the memory over 2.4 M
-    rows; the trees bin them anyway), the same for training and inference.
+    ``rows`` are features rows of the cadence's timeframe; ``sigma`` is the per-bar
+    volatility. Inputs are stored as Float32 (half the memory over 2.4 M rows; the trees bin
+    them anyway), the same for training and inference.
     """
     close = pl.col("adj_close")
     return rows.select(
         *(c for c in CONTEXT_COLUMNS if c != "sigma"),
-        daily_sigma(pl.col("hv_60")).alias("sigma"),
+        bar_sigma(pl.col(spec.volatility_column), spec.periods_per_year).alias("sigma"),
         *((pl.col(c) / close - 1.0).cast(pl.Float32).alias(f"rel_{c}") for c in RELATIVE_LEVELS),
         *((pl.col(c) / close).cast(pl.Float32).alias(f"rel_{c}") for c in RELATIVE_SPREADS),
         *(pl.col(c).cast(pl.Float32) for c in AS_IS),

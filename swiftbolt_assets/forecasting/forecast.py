@@ -13,7 +13,8 @@ from datetime import date
 import numpy as np
 import polars as pl
 
-from swiftbolt_assets.forecasting.calibration import ConfidenceMap
+from swiftbolt_assets.cadence import target_sessions
+from swiftbolt_assets.calibration.confidence import ConfidenceMap
 from swiftbolt_assets.forecasting.labels import CLASSES, threshold_exprs
 from swiftbolt_assets.forecasting.models import HorizonModel
 from swiftbolt_assets.forecasting.synthesizer import (
@@ -71,16 +72,6 @@ class ServingModel:
     calibration_version: str | None
 
 
-def target_dates(as_of: pl.Series, days: int, sessions: list[date]) -> pl.Series:
-    """The session ``days`` sessions after each as-of date (the forecast's target date)."""
-    calendar = np.asarray(sessions, dtype="datetime64[D]")
-    position = np.searchsorted(calendar, as_of.to_numpy().astype("datetime64[D]"))
-    if position.size and position.max() + days >= calendar.size:
-        msg = "the trading calendar does not reach the target date"
-        raise ValueError(msg)
-    return pl.Series("target_date", calendar[position + days]).cast(pl.Date)
-
-
 def forecast_rows(
     rows: pl.DataFrame, horizon: str, serving: ServingModel, sessions: list[date]
 ) -> pl.DataFrame:
@@ -116,7 +107,7 @@ def forecast_rows(
         "as_of_date",
         pl.lit(horizon).alias("horizon"),
         pl.lit(days, dtype=pl.Int32).alias("horizon_days"),
-        target_dates(rows.get_column("as_of_date"), days, sessions),
+        target_sessions(rows.get_column("as_of_date"), days, sessions),
         pl.col("as_of_date").alias("partition_date"),
         pl.col("adj_close").alias("close"),
         pl.Series("label", np.asarray(CLASSES)[label], dtype=pl.String),

@@ -1,15 +1,17 @@
-"""Horizons, volatility-scaled three-class labels and their thresholds. Pure: no Dagster.
+"""Volatility-scaled three-class labels and their thresholds, for any cadence. Pure: no Dagster.
 
-A label for (symbol, D, h) classifies the forward return of the adjusted close from the close of
-D to the close h sessions later:
+A label for (symbol, bar t, horizon of h bars) classifies the forward return of the adjusted
+close from the close of bar t to the close h bars later:
 
-    threshold = NEUTRAL_Z * sigma_D * sqrt(h)        (in log-return units)
+    threshold = NEUTRAL_Z * sigma_t * sqrt(h)        (in log-return units)
     bullish   if log return >  threshold
     bearish   if log return < -threshold
     neutral   otherwise
 
-``sigma_D`` is the daily volatility known at the close of D (the features' ``hv_60``: 60 daily
-log returns ending at D, de-annualized), so the threshold uses only data before the label window.
+``sigma_t`` is the per-bar volatility known at the close of t (the cadence's annualized
+volatility feature, e.g. the daily ``hv_60``: 60 log returns ending at t, de-annualized with the
+cadence's bars per year: ``bar_sigma``), so the threshold uses only data before the label window.
+The horizons and their lengths in bars come from the cadence (``swiftbolt_assets.cadence``).
 With Gaussian returns ``NEUTRAL_Z = 0.43`` puts a third of the mass in each class. The thresholds
 are stored on every forecast as simple returns (``threshold_down < 0 < threshold_up``), so an
 evaluation classifies the realized simple return with exactly the same numbers.
@@ -18,30 +20,19 @@ evaluation classifies the realized simple return with exactly the same numbers.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 import polars as pl
 
 CLASSES = ("bearish", "neutral", "bullish")
 BEARISH, NEUTRAL, BULLISH = 0, 1, 2
-# Trading-day horizons of the daily forecasts (DESIGN.md's forecast contract).
-HORIZONS: dict[str, int] = {
-    "1D": 1,
-    "1W": 5,
-    "1M": 21,
-    "2M": 42,
-    "3M": 63,
-    "4M": 84,
-    "5M": 105,
-    "6M": 126,
-}
 NEUTRAL_Z = 0.43
-TRADING_DAYS_PER_YEAR = 252
 
 
-def daily_sigma(hv_60: pl.Expr) -> pl.Expr:
-    """Daily log-return volatility from the annualized ``hv_60`` feature."""
-    return hv_60 / math.sqrt(TRADING_DAYS_PER_YEAR)
+def bar_sigma(annualized: pl.Expr, periods_per_year: int) -> pl.Expr:
+    """Per-bar log-return volatility from an annualized volatility feature."""
+    return annualized / math.sqrt(periods_per_year)
 
 
 def threshold_exprs(sigma: pl.Expr, horizon_days: int) -> tuple[pl.Expr, pl.Expr]:
@@ -72,7 +63,7 @@ def class_names(indices: pl.Expr) -> pl.Expr:
 
 
 def add_labels(
-    daily: pl.DataFrame, horizons: dict[str, int] = HORIZONS, close_column: str = "adj_close"
+    daily: pl.DataFrame, horizons: Mapping[str, int], close_column: str = "adj_close"
 ) -> pl.DataFrame:
     """Per horizon: forward return, label end date, thresholds, label and persistence label.
 

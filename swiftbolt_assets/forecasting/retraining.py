@@ -1,4 +1,4 @@
-"""Retrain cadence: which training cutoffs exist, and which one serves a day. Pure.
+"""Retraining plan: which training cutoffs exist, and which versions are due. Pure.
 
 Periods are calendar months grouped by ``months`` (1 = monthly, 3 = quarterly, 12 = yearly,
 aligned on January). The model (or calibration) of a period is trained with every label ending
@@ -9,6 +9,8 @@ any day of the period uses only outcomes known before the period began.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
 from datetime import date
 
 
@@ -47,3 +49,28 @@ def period_cutoffs(
             cutoffs.append(cutoff)
         start = next_period_start(start, months)
     return cutoffs
+
+
+@dataclass(frozen=True)
+class DuePlan:
+    """The cutoffs of a cadence and the (cutoff, key) versions not written yet, in order."""
+
+    cutoffs: list[date]
+    due: list[tuple[date, str]]
+
+
+def due_versions(
+    sessions: list[date],
+    first_day: date,
+    last_data: date,
+    months: int,
+    *,
+    keys: Iterable[str],
+    existing: Collection[tuple[str, date]],
+) -> DuePlan:
+    """Every (cutoff, key) of the periods from ``first_day``'s through the one after
+    ``last_data`` (``period_cutoffs``) that ``existing`` (key, cutoff) pairs lack: cutoffs in
+    order, keys (e.g. horizons) in the given order within a cutoff. A version is written once."""
+    cutoffs = period_cutoffs(sessions, first_day, last_data, months)
+    wanted = list(keys)
+    return DuePlan(cutoffs, [(c, k) for c in cutoffs for k in wanted if (k, c) not in existing])

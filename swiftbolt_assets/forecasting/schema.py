@@ -10,11 +10,11 @@ from __future__ import annotations
 import pandera.polars as pa
 import polars as pl
 
+from swiftbolt_assets.cadence import DAILY, CadenceSpec
 from swiftbolt_assets.forecasting.forecast import FORECAST_COLUMNS, LAYER_PROBABILITY_COLUMNS
-from swiftbolt_assets.forecasting.labels import CLASSES, HORIZONS
+from swiftbolt_assets.forecasting.labels import CLASSES
 from swiftbolt_assets.ingestion.sources import SYMBOL_PATTERN
 
-_HORIZONS = list(HORIZONS)
 UNIT = pa.Check.in_range(0.0, 1.0)
 
 
@@ -27,7 +27,7 @@ def finite() -> pa.Check:
     return pa.Check(lambda data: data.lazyframe.select(pl.col(data.key).is_finite()))
 
 
-def forecasts_schema() -> pa.DataFrameSchema:
+def forecasts_schema(spec: CadenceSpec = DAILY) -> pa.DataFrameSchema:
     """A ``ml_forecasts_daily`` row: one per (symbol, as_of_date, horizon)."""
     floats = {
         name: pa.Column(pl.Float64, finite())
@@ -48,8 +48,8 @@ def forecasts_schema() -> pa.DataFrameSchema:
     columns = {
         "symbol": pa.Column(str, pa.Check.str_matches(SYMBOL_PATTERN)),
         "as_of_date": pa.Column(pl.Date),
-        "horizon": pa.Column(str, pa.Check.isin(_HORIZONS)),
-        "horizon_days": pa.Column(pl.Int32, pa.Check.isin(list(HORIZONS.values()))),
+        "horizon": pa.Column(str, pa.Check.isin(list(spec.horizons))),
+        "horizon_days": pa.Column(pl.Int32, pa.Check.isin(list(spec.horizons.values()))),
         "target_date": pa.Column(pl.Date),
         "partition_date": pa.Column(pl.Date),
         "close": pa.Column(pl.Float64, pa.Check.gt(0)),
@@ -73,7 +73,7 @@ def forecasts_schema() -> pa.DataFrameSchema:
         columns,
         unique=["symbol", "as_of_date", "horizon"],
         strict=True,
-        name="ml_forecasts_daily",
+        name=spec.tables.forecasts,
         checks=[
             pa.Check(
                 lambda data: data.lazyframe.select(pl.col("target_date") > pl.col("as_of_date"))
@@ -88,29 +88,29 @@ def forecasts_schema() -> pa.DataFrameSchema:
     )
 
 
-def skips_schema() -> pa.DataFrameSchema:
+def skips_schema(spec: CadenceSpec = DAILY) -> pa.DataFrameSchema:
     """A ``ml_forecast_skips`` row: why (symbol, day, horizon or 'all') has no forecast."""
     return pa.DataFrameSchema(
         {
             "as_of_date": pa.Column(pl.Date),
             "symbol": pa.Column(str, pa.Check.str_matches(SYMBOL_PATTERN)),
-            "horizon": pa.Column(str, pa.Check.isin([*_HORIZONS, "all"])),
+            "horizon": pa.Column(str, pa.Check.isin([*spec.horizons, "all"])),
             "reason": pa.Column(str, pa.Check.str_length(min_value=1)),
             "partition_date": pa.Column(pl.Date),
         },
         unique=["symbol", "as_of_date", "horizon"],
         strict=True,
-        name="ml_forecast_skips",
+        name=spec.tables.skips,
     )
 
 
-def backtest_predictions_schema() -> pa.DataFrameSchema:
+def backtest_predictions_schema(spec: CadenceSpec = DAILY) -> pa.DataFrameSchema:
     """A ``forecast_backtest_predictions`` row: out of sample (after its model's cutoff)."""
     return pa.DataFrameSchema(
         {
             "symbol": pa.Column(str),
             "as_of_date": pa.Column(pl.Date),
-            "horizon": pa.Column(str, pa.Check.isin(_HORIZONS)),
+            "horizon": pa.Column(str, pa.Check.isin(list(spec.horizons))),
             "label_end_date": pa.Column(pl.Date),
             "model_cutoff": pa.Column(pl.Date),
             **_probabilities("p"),
@@ -134,7 +134,7 @@ def backtest_predictions_schema() -> pa.DataFrameSchema:
     )
 
 
-def backtest_metrics_schema() -> pa.DataFrameSchema:
+def backtest_metrics_schema(spec: CadenceSpec = DAILY) -> pa.DataFrameSchema:
     """A ``forecast_backtest`` row: one (horizon, method)'s out-of-sample scores."""
     scores = (
         "accuracy",
@@ -148,7 +148,7 @@ def backtest_metrics_schema() -> pa.DataFrameSchema:
     )
     return pa.DataFrameSchema(
         {
-            "horizon": pa.Column(str, pa.Check.isin(_HORIZONS)),
+            "horizon": pa.Column(str, pa.Check.isin(list(spec.horizons))),
             "method": pa.Column(str),
             "n": pa.Column(pl.Int32, pa.Check.gt(0)),
             **{name: pa.Column(pl.Float64, nullable=True) for name in scores},
@@ -162,36 +162,14 @@ def backtest_metrics_schema() -> pa.DataFrameSchema:
     )
 
 
-def calibration_schema() -> pa.DataFrameSchema:
-    """A ``confidence_calibration`` row: a monotone map (empty = identity)."""
-    return pa.DataFrameSchema(
-        {
-            "version_id": pa.Column(str),
-            "horizon": pa.Column(str, pa.Check.isin(_HORIZONS)),
-            "fitted_through": pa.Column(pl.Date),
-            "method": pa.Column(str, pa.Check.isin(["isotonic", "identity"])),
-            "source": pa.Column(str, pa.Check.isin(["backtest", "live"])),
-            "n_samples": pa.Column(pl.Int32, pa.Check.gt(0)),
-            "n_holdout": pa.Column(pl.Int32, pa.Check.ge(0)),
-            "ece_before": pa.Column(pl.Float64, nullable=True),
-            "ece_after": pa.Column(pl.Float64, nullable=True),
-            "x": pa.Column(pl.List(pl.Float64)),
-            "y": pa.Column(pl.List(pl.Float64)),
-        },
-        unique=["version_id"],
-        strict=True,
-        name="confidence_calibration",
-    )
-
-
-def registry_schema() -> pa.DataFrameSchema:
+def registry_schema(spec: CadenceSpec = DAILY) -> pa.DataFrameSchema:
     """The scalar columns of a ``model_registry`` row (the JSON and artifact columns are
     produced by the model itself)."""
     return pa.DataFrameSchema(
         {
             "version_id": pa.Column(str),
-            "horizon": pa.Column(str, pa.Check.isin(_HORIZONS)),
-            "horizon_days": pa.Column(pl.Int64, pa.Check.isin(list(HORIZONS.values()))),
+            "horizon": pa.Column(str, pa.Check.isin(list(spec.horizons))),
+            "horizon_days": pa.Column(pl.Int64, pa.Check.isin(list(spec.horizons.values()))),
             "trained_through": pa.Column(pl.Date),
             "lgbm_weight": pa.Column(pl.Float64, UNIT),
             "n_train": pa.Column(pl.Int64, pa.Check.gt(0)),

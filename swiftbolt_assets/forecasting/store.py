@@ -12,8 +12,8 @@ from typing import Any
 import polars as pl
 import sqlalchemy as sa
 
+from swiftbolt_assets.cadence import DAILY, INTRADAY, CadenceSpec
 from swiftbolt_assets.features.adjust import adjust_as_of
-from swiftbolt_assets.forecasting.calibration import ConfidenceMap
 from swiftbolt_assets.forecasting.dataset import REGIME_CODES, SOURCE_COLUMNS
 from swiftbolt_assets.forecasting.models import HorizonModel
 from swiftbolt_assets.forecasting.synthesizer import WEIGHT_COLUMNS, WEIGHT_SCHEMA
@@ -36,12 +36,15 @@ def _source_schema() -> dict[str, pl.DataType]:
 _SELECT_SOURCE = ", ".join(f'f."{c}"' for c in SOURCE_COLUMNS)
 
 
-def read_training_features(engine: sa.Engine, through: date) -> pl.DataFrame:
-    """Every d1 features row on or before ``through`` (all symbols): the training inputs."""
+def read_training_features(
+    engine: sa.Engine, through: date, spec: CadenceSpec = DAILY
+) -> pl.DataFrame:
+    """Every features row of the cadence's timeframe on or before ``through`` (all symbols):
+    the training inputs."""
     query = (
         f"SELECT f.symbol, f.session_date, {epoch_us('f.ts')} AS ts_us, "
         f"{_SELECT_SOURCE} FROM features f "
-        "WHERE f.timeframe = 'd1' AND f.session_date <= %(through)s "
+        "WHERE f.timeframe = %(timeframe)s AND f.session_date <= %(through)s "
         "ORDER BY f.symbol, f.session_date"
     )
     schema = {
@@ -51,20 +54,21 @@ def read_training_features(engine: sa.Engine, through: date) -> pl.DataFrame:
         **_source_schema(),
     }
     with engine.connect() as conn:
-        frame = query_frame(conn, query, {"through": through}, schema)
+        frame = query_frame(conn, query, {"through": through, "timeframe": spec.timeframe}, schema)
     return with_timestamps(frame, "ts")
 
 
-def read_label_closes(engine: sa.Engine, through: date) -> pl.DataFrame:
-    """(symbol, session_date, label_close): d1 closes adjusted as of ``through``.
+def read_label_closes(engine: sa.Engine, through: date, spec: CadenceSpec = DAILY) -> pl.DataFrame:
+    """(symbol, session_date, label_close): closes of the cadence's timeframe adjusted as of
+    ``through``.
 
     Returns over any window ending on or before ``through`` are exact whatever later partition
     the rows were written in (the features of older partitions are adjusted as of their own day).
     """
     query = (
-        "SELECT symbol, 'd1' AS timeframe, session_date, open, high, low, close, volume, "
+        "SELECT symbol, timeframe, session_date, open, high, low, close, volume, "
         "split_coefficient, dividend_amount FROM ohlc_bars "
-        "WHERE timeframe = 'd1' AND session_date <= %(through)s "
+        "WHERE timeframe = %(timeframe)s AND session_date <= %(through)s "
         "ORDER BY symbol, session_date"
     )
     schema = {
@@ -80,29 +84,32 @@ def read_label_closes(engine: sa.Engine, through: date) -> pl.DataFrame:
         "dividend_amount": pl.Float64(),
     }
     with engine.connect() as conn:
-        bars = query_frame(conn, query, {"through": through}, schema)
+        bars = query_frame(conn, query, {"through": through, "timeframe": spec.timeframe}, schema)
     adjusted = adjust_as_of(bars, through)
     return adjusted.select("symbol", "session_date", pl.col("close").alias("label_close"))
 
 
-def last_daily_session(engine: sa.Engine) -> date | None:
+def last_session(engine: sa.Engine, spec: CadenceSpec = DAILY) -> date | None:
+    """The newest session with a bar of the cadence's timeframe (None: no bars)."""
     with engine.connect() as conn:
         value = conn.execute(
-            sa.text("SELECT max(session_date) FROM ohlc_bars WHERE timeframe = 'd1'")
+            sa.text("SELECT max(session_date) FROM ohlc_bars WHERE timeframe = :timeframe"),
+            {"timeframe": spec.timeframe},
         ).scalar()
     return value if isinstance(value, date) else None
 
 
 def read_forecast_inputs(engine: sa.Engine, pairs: Iterable[tuple[date, str]]) -> pl.DataFrame:
-    """The features d1 row of each (as-of date, symbol) pair that has one, with the symbol's
-    ``first_session`` and the row's ``features_run_id``."""
+    """The daily features row of each (as-of date, symbol) pair that has one, with the symbol's
+    ``first_session`` and the row's ``features_run_id`` (an intraday cadence reads its bars'
+    rows by timestamp instead: a d1 row is keyed by its session's date)."""
     query = (
         "SELECT s.partition_date AS as_of_date, f.symbol, f.session_date, "
         f"{epoch_us('f.ts')} AS ts_us, f.run_id AS features_run_id, "
         f"y.first_session, {_SELECT_SOURCE} FROM _run_slice s JOIN features f "
         # a d1 row's ts is its session date 00:00 New York: keyed by the primary key this is an
         # index lookup per pair (matching on session_date scanned all d1 rows: 1.6 s vs 12 ms)
-        "ON f.symbol = s.symbol AND f.timeframe = 'd1' "
+        f"ON f.symbol = s.symbol AND f.timeframe = '{DAILY.timeframe}' "
         "AND f.ts = (s.partition_date::timestamp AT TIME ZONE %(timezone)s) "
         "JOIN symbols y ON y.symbol = f.symbol"
     )
@@ -193,8 +200,8 @@ def read_weights(
     weights = ", ".join(WEIGHT_COLUMNS)
     frames = []
     for table, until in (
-        ("calibrated_weights", "expires_at"),
-        ("symbol_model_weights", "valid_until"),
+        (INTRADAY.tables.weights, INTRADAY.tables.weights_until),
+        (DAILY.tables.weights, DAILY.tables.weights_until),
     ):
         query = (
             "SELECT symbol, horizon, version_id, "
@@ -218,35 +225,6 @@ def read_weights(
             with_timestamps(frame, "valid_from", "valid_until").select(list(WEIGHT_SCHEMA))
         )
     return frames[0], frames[1]
-
-
-@dataclass(frozen=True)
-class CalibrationVersion:
-    version_id: str
-    horizon: str
-    fitted_through: date
-    mapping: ConfidenceMap
-
-
-def calibration_versions(engine: sa.Engine) -> list[CalibrationVersion]:
-    with engine.connect() as conn:
-        rows = conn.execute(
-            sa.text(
-                "SELECT version_id, horizon, fitted_through, x, y FROM confidence_calibration "
-                "ORDER BY horizon, fitted_through"
-            )
-        ).all()
-    return [
-        CalibrationVersion(r[0], r[1], r[2], ConfidenceMap(tuple(r[3]), tuple(r[4]))) for r in rows
-    ]
-
-
-def latest_before(
-    versions: list[CalibrationVersion], horizon: str, day: date
-) -> CalibrationVersion | None:
-    """The calibration of ``horizon`` fitted on outcomes that all ended before ``day``."""
-    usable = [v for v in versions if v.horizon == horizon and v.fitted_through < day]
-    return usable[-1] if usable else None
 
 
 def write_forecasts(

@@ -1,0 +1,1 @@
+"""Calibration: per-symbol layer weights and the confidence calibration the forecasts read."""

@@ -1,0 +1,245 @@
+"""Calibration assets: thin Dagster layers over ``weights`` and ``confidence``.
+
+- ``symbol_model_weights`` (date × symbol): per (symbol, horizon) layer weights fitted at the
+  close of D on the evaluations known then, valid until the next session's close (the daily
+  cadence's validity); a recorded fallback to the defaults when they cannot be fitted or do not
+  help.
+- ``confidence_calibration`` (unpartitioned): per horizon and monthly cutoff, an isotonic map
+  from raw confidence to the observed hit rate, written once per version.
+
+The loop back into the forecasts is cut at the warehouse (see ``forecasting.assets``): forecasts
+read the weights and calibration valid at their as-of time; they do not depend on these assets.
+``calibrated_weights`` (intraday, expiring after hours) joins this group with the intraday half.
+"""
+
+import time
+from datetime import timedelta
+from typing import Any
+
+import dagster as dg
+import polars as pl
+from pydantic import Field
+
+from swiftbolt_assets.cadence import DAILY, CadenceSpec, weights_validity
+from swiftbolt_assets.calendar import CALENDAR_FIRST
+from swiftbolt_assets.calibration.confidence import MIN_SAMPLES, fit_version, version_row
+from swiftbolt_assets.calibration.schema import calibration_schema, weights_schema
+from swiftbolt_assets.calibration.store import (
+    CALIBRATION_SCHEMA,
+    calibration_keys,
+    read_backtest_outcomes,
+)
+from swiftbolt_assets.calibration.weights import LOOKBACK, WeightFitParams, fit_weights
+from swiftbolt_assets.evaluation.store import insert_calibrations, read_evaluations
+from swiftbolt_assets.forecasting import metrics
+from swiftbolt_assets.forecasting.research import FORECAST_BACKTEST_PREDICTIONS
+from swiftbolt_assets.forecasting.retraining import due_versions
+from swiftbolt_assets.forecasting.schema import validated
+from swiftbolt_assets.forecasting.store import last_session
+from swiftbolt_assets.market import MarketCalendarResource
+from swiftbolt_assets.metadata import by_horizon
+from swiftbolt_assets.partitions import PartitionSlice, date_window, go_live_date
+from swiftbolt_assets.warehouse.resources import WarehouseResource
+from swiftbolt_assets.warehouse.slices import replace_slices
+
+GROUP = "calibration"
+SYMBOL_MODEL_WEIGHTS = dg.AssetKey("symbol_model_weights")
+CONFIDENCE_CALIBRATION = dg.AssetKey("confidence_calibration")
+# Reads reach this far back in calendar days: the 250-evaluation weight lookback (about 363)
+# with room for gaps.
+WEIGHTS_READ_DAYS = 400
+
+
+def build_weights_asset(
+    partitions_def: dg.MultiPartitionsDefinition, spec: CadenceSpec = DAILY
+) -> dg.AssetsDefinition:
+    """``symbol_model_weights`` (daily): layer weights per (symbol, horizon) and day."""
+
+    @dg.asset(
+        name=spec.tables.weights,
+        group_name=GROUP,
+        deps=[
+            dg.AssetDep(
+                dg.AssetKey(spec.tables.evaluations),
+                partition_mapping=date_window(-(LOOKBACK - 1), 0),
+            )
+        ],
+        partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        description="Per (symbol, horizon), the SuperTrend / support-resistance / ensemble layer "
+        "weights fitted at the close of D on the last 250 evaluations known then (walk-forward "
+        "with an embargo, Brier score on the simplex), valid from that close until the next "
+        "session's close; or the recorded fallback to the defaults, with the reason.",
+        metadata={"warehouse_tables": spec.tables.weights},
+        kinds={"postgres", "polars"},
+    )
+    def symbol_model_weights(
+        context: dg.AssetExecutionContext,
+        warehouse: WarehouseResource,
+        market: MarketCalendarResource,
+    ) -> dg.MaterializeResult:  # type: ignore[type-arg]
+        started = time.perf_counter()
+        engine = warehouse.engine()
+        run_slice = PartitionSlice.from_keys(list(context.partition_keys))
+        evaluations = read_evaluations(
+            engine,
+            run_slice.symbols,
+            run_slice.dates[0] - timedelta(days=WEIGHTS_READ_DAYS),
+            run_slice.dates[-1],
+            spec=spec,
+        )
+        fitted = fit_weights(evaluations, run_slice.frame(), WeightFitParams(), spec)
+        sessions = market.sessions_table(run_slice.dates[-1])
+        fit_times = market.close_times(run_slice.dates)  # fitted at the close of D
+        validity = pl.concat(
+            [
+                fit_times.select(pl.col("session_date").alias("partition_date")),
+                weights_validity(spec, fit_times.get_column("close_utc"), sessions),
+            ],
+            how="horizontal",
+        )
+        rows = fitted.join(validity, on="partition_date", how="left").with_columns(
+            pl.format("{}-{}", pl.col("partition_date").dt.strftime("%Y%m%d"), "method").alias(
+                "version_id"
+            ),
+            pl.col("partition_date").alias("fitted_through"),
+        )
+        rows = validated(rows, weights_schema(spec))
+        compute_s = time.perf_counter() - started
+        replace_slices(engine, {spec.tables.weights: rows}, run_slice.pairs, context.run.run_id)
+        write_s = time.perf_counter() - started - compute_s
+        methods = dict(rows.group_by("method").len().rows())
+        table = by_horizon(
+            rows,
+            spec,
+            (pl.col("method") == "fitted").sum().alias("fitted"),
+            (pl.col("method") != "fitted").sum().alias("fallback"),
+            pl.col("w_supertrend").mean(),
+            pl.col("w_sr").mean(),
+            pl.col("w_ensemble").mean(),
+            pl.col("n_evaluations").median().alias("median_evaluations"),
+        )
+        context.log.info(
+            f"{rows.height} weight rows from {evaluations.height} evaluations: {methods}; "
+            f"computed in {compute_s:.2f}s, written in {write_s:.2f}s"
+        )
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": rows.height,
+                "methods": dg.MetadataValue.json(methods),
+                "by_horizon": table,
+                "evaluations_read": evaluations.height,
+                "compute_seconds": round(compute_s, 3),
+                "write_seconds": round(write_s, 3),
+            }
+        )
+
+    return symbol_model_weights
+
+
+class ConfidenceCalibrationConfig(dg.Config):  # type: ignore[misc]
+    """When live evaluations replace the backtest as the calibration's data."""
+
+    min_live_target_days: int = Field(
+        40,
+        description="a horizon's version is fitted on live evaluations once they span at least "
+        "this many target days (and hold enough rows); before that, on the backtest",
+    )
+    min_live_samples: int = Field(
+        MIN_SAMPLES, description="fewest live evaluations a horizon's live version is fitted on"
+    )
+
+
+def build_confidence_calibration_asset(
+    partitions_def: dg.MultiPartitionsDefinition, spec: CadenceSpec = DAILY
+) -> dg.AssetsDefinition:
+    """``confidence_calibration``: versions from the go-live partition's month on."""
+    go_live = go_live_date(partitions_def)
+
+    @dg.asset(
+        name="confidence_calibration",
+        group_name=GROUP,
+        deps=[FORECAST_BACKTEST_PREDICTIONS, dg.AssetKey(spec.tables.evaluations)],
+        description="Per horizon and monthly cutoff, an isotonic map from raw confidence to the "
+        "observed hit rate, fitted only on outcomes known by the cutoff: live evaluations once "
+        "they span enough days, the walk-forward backtest's out-of-sample predictions before. "
+        "A version is written once and never changed; it serves the forecasts after its cutoff.",
+        metadata={"warehouse_tables": "confidence_calibration"},
+        kinds={"postgres", "scikit-learn"},
+    )
+    def confidence_calibration(
+        context: dg.AssetExecutionContext,
+        config: ConfidenceCalibrationConfig,
+        warehouse: WarehouseResource,
+        market: MarketCalendarResource,
+    ) -> dg.MaterializeResult:  # type: ignore[type-arg]
+        engine = warehouse.engine()
+        last = last_session(engine, spec)
+        if last is None:
+            context.log.warning("no daily bars in the warehouse: nothing to calibrate")
+            return dg.MaterializeResult(metadata={"versions_written": 0})
+        plan = due_versions(
+            market.sessions(last),
+            go_live,
+            last,
+            1,
+            keys=spec.horizons,
+            existing=calibration_keys(engine),
+        )
+        cutoffs, due = plan.cutoffs, plan.due
+        if not due:
+            context.log.info(f"every version for cutoffs {[str(c) for c in cutoffs]} exists")
+            return dg.MaterializeResult(metadata={"versions_written": 0, "due": 0})
+        through = max(c for c, _ in due)
+        live = read_evaluations(
+            engine,
+            None,
+            CALENDAR_FIRST,
+            through,
+            ("horizon", "as_of_date", "target_date", "raw_confidence", "label_correct"),
+            spec=spec,
+        )
+        backtest = read_backtest_outcomes(engine, sorted({h for _, h in due}), through)
+        rows: list[dict[str, Any]] = []
+        for cutoff, horizon in due:
+            fitted = fit_version(
+                horizon,
+                cutoff,
+                live=live,
+                backtest=backtest,
+                min_live_target_days=config.min_live_target_days,
+                min_live_samples=config.min_live_samples,
+            )
+            if fitted is None:
+                context.log.debug(
+                    f"{horizon} cutoff {cutoff}: too few outcomes to calibrate (live or "
+                    "backtest): forecasts keep the previous version"
+                )
+                continue
+            fit, source = fitted
+            context.log.info(
+                f"{horizon} cutoff {cutoff}: {fit.n_samples} {source} outcomes, hold-out ECE "
+                f"{fit.ece_before:.4f} raw, {fit.ece_after:.4f} calibrated: serves {fit.method}"
+            )
+            rows.append(version_row(horizon, cutoff, fit, source))
+        frame = validated(pl.DataFrame(rows, schema=CALIBRATION_SCHEMA), calibration_schema())
+        written = insert_calibrations(engine, frame, context.run.run_id)
+        keys = ("horizon", "fitted_through", "source", "n_samples", "ece_before", "ece_after")
+        summary = [{k: r[k] for k in (*keys, "method")} for r in rows]
+        context.log.info(
+            f"{written} new calibration version(s) of {len(due)} due for cutoffs "
+            f"{sorted({str(c) for c, _ in due})}; the rest wait for enough outcomes (live "
+            f"evaluations over {config.min_live_target_days} target days, or a backtest)"
+        )
+        return dg.MaterializeResult(
+            metadata={
+                "versions_written": written,
+                "due": len(due),
+                "holdout_ece": dg.MetadataValue.md(
+                    metrics.markdown_table(summary, [*keys, "method"]) if summary else "(none)"
+                ),
+                "cutoffs": dg.MetadataValue.json([str(c) for c in cutoffs]),
+            }
+        )
+
+    return confidence_calibration

@@ -1,0 +1,143 @@
+"""Training the due model versions of a cadence: the loop behind ``forecast_models``. Pure.
+
+Given the labelled frame (``training_frame``) and the due (cutoff, horizon) versions, each
+version is split walk-forward (purge + embargo), fitted, measured out of sample and judged by
+the promotion gate; a version with too little labelled history is not trained and says why.
+Every trained version becomes a ``model_registry`` row (scalars, JSON and the artifact).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import polars as pl
+
+from swiftbolt_assets.cadence import DAILY, CadenceSpec
+from swiftbolt_assets.forecasting.dataset import with_session_index
+from swiftbolt_assets.forecasting.labels import add_labels
+from swiftbolt_assets.forecasting.models import (
+    TrainingParams,
+    artifact_digest,
+    fit_horizon,
+    promotion_decision,
+    walk_forward_split,
+)
+
+logger = logging.getLogger(__name__)
+
+# Symbols without a full validation year still train nothing: fewer rows than this.
+MIN_TRAIN_ROWS = 1000
+MIN_VALIDATION_ROWS = 200
+ALL_CLASSES = 3
+
+
+def training_frame(
+    inputs: pl.DataFrame, closes: pl.DataFrame, sessions: list[date], spec: CadenceSpec = DAILY
+) -> pl.DataFrame:
+    """Model inputs (``dataset.model_inputs``) joined to their ``label_close`` (symbol,
+    session_date), indexed on the calendar ``sessions`` and labelled for every horizon."""
+    joined = inputs.join(closes, on=["symbol", "session_date"], how="inner")
+    return add_labels(
+        with_session_index(joined, sessions), spec.horizons, close_column="label_close"
+    )
+
+
+@dataclass
+class TrainingOutcome:
+    """What a training run produced: registry rows, a summary per trained version (UI
+    metadata) and the versions not trained, with their reasons."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    trained: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def rejected(self) -> list[str]:
+        return [t["version_id"] for t in self.trained if t["promoted"] != "yes"]
+
+
+def train_versions(
+    frame: pl.DataFrame,
+    due: list[tuple[date, str]],
+    params: TrainingParams,
+    *,
+    max_skill_loss: float,
+    run_id: str,
+    spec: CadenceSpec = DAILY,
+    log: Callable[[str], None] = logger.info,
+    warn: Callable[[str], None] = logger.warning,
+) -> TrainingOutcome:
+    """Fit, measure and judge every due (cutoff, horizon) version on ``frame``."""
+    outcome = TrainingOutcome()
+    for cutoff, horizon in due:
+        began = time.perf_counter()
+        split = walk_forward_split(frame, horizon, cutoff, params)
+        labels_seen = split.train.get_column(f"label_{horizon}").n_unique()
+        if (
+            split.train.height < MIN_TRAIN_ROWS
+            or split.validation.height < MIN_VALIDATION_ROWS
+            or labels_seen < ALL_CLASSES
+        ):
+            reason = (
+                f"too little labelled history before {cutoff}: {split.train.height} "
+                f"training rows (need {MIN_TRAIN_ROWS}), {split.validation.height} "
+                f"validation rows (need {MIN_VALIDATION_ROWS}), {labels_seen} classes"
+            )
+            warn(f"{horizon} cutoff {cutoff}: not trained: {reason}")
+            outcome.skipped.append({"horizon": horizon, "cutoff": str(cutoff), "reason": reason})
+            continue
+        bars = spec.horizons[horizon]
+        result = fit_horizon(split, horizon, bars, cutoff, params)
+        rejection = promotion_decision(result.validation_metrics, max_skill_loss)
+        artifact = result.model.to_json()
+        digest = artifact_digest(artifact)
+        seconds = time.perf_counter() - began
+        scores = result.validation_metrics
+        version_id = f"{horizon}-{cutoff:%Y%m%d}-{digest[:10]}"
+        outcome.rows.append(
+            {
+                "version_id": version_id,
+                "horizon": horizon,
+                "horizon_days": bars,
+                "trained_through": cutoff,
+                "feature_list": result.model.features,
+                "hyperparameters": result.model.params,
+                "lgbm_weight": result.model.lgbm_weight,
+                "oos_metrics": scores,
+                "n_train": result.n_train,
+                "n_validation": result.n_validation,
+                "promoted": rejection is None,
+                "rejection_reason": rejection,
+                "train_seconds": round(seconds, 3),
+                "artifact": artifact,
+                "artifact_sha256": digest,
+                "run_id": run_id,
+            }
+        )
+        verdict = "promoted" if rejection is None else f"NOT promoted: {rejection}"
+        log(
+            f"{horizon} cutoff {cutoff}: {result.n_train} train / {result.n_validation} "
+            f"validation rows, blend {result.model.lgbm_weight:.1f} LightGBM, Brier "
+            f"{scores['ensemble']['brier']:.4f} vs climatology "
+            f"{scores['climatology']['brier']:.4f}, {seconds:.1f}s: {verdict}"
+        )
+        outcome.trained.append(
+            {
+                "version_id": version_id,
+                "cutoff": str(cutoff),
+                "n_train": result.n_train,
+                "lgbm_weight": result.model.lgbm_weight,
+                "brier": scores["ensemble"]["brier"],
+                "climatology_brier": scores["climatology"]["brier"],
+                "brier_skill_score": scores["ensemble"]["brier_skill_score"],
+                "balanced_accuracy": scores["ensemble"]["balanced_accuracy"],
+                "promoted": "yes" if rejection is None else f"no: {rejection}",
+                "seconds": round(seconds, 1),
+            }
+        )
+    return outcome
