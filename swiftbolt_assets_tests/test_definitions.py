@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import ast
 from dataclasses import replace
 from datetime import date
+from pathlib import Path
 
 import dagster as dg
 import pytest
 
+import swiftbolt_assets
 from swiftbolt_assets.definitions import build_definitions
+from swiftbolt_assets.market import MarketCalendarResource
 from swiftbolt_assets.settings import load_settings
+from swiftbolt_assets.warehouse.resources import WarehouseResource
 
 
 @pytest.fixture(scope="module")
@@ -180,3 +185,46 @@ def test_importing_the_package_reads_no_environment(monkeypatch: pytest.MonkeyPa
     module = importlib.import_module("swiftbolt_assets.definitions")
     with pytest.raises(ValueError, match="not an ISO date"):
         module.build_definitions()
+
+
+# Where the environment may be read: settings (at call time), the assembly point, the command
+# line, and the Dagster instance's home (DAGSTER_HOME is Dagster's, not an asset's, setting).
+READS_ENVIRONMENT = {
+    "settings.py",
+    "definitions.py",
+    "cli.py",
+    "instance.py",
+    "ingestion/resources.py",  # DropFolderResource() without a path: the configured folder
+}
+
+
+def test_no_asset_module_reads_the_environment() -> None:
+    package = Path(swiftbolt_assets.__file__).parent
+    readers = set()
+    for path in package.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            name = node.id if isinstance(node, ast.Name) else getattr(node, "attr", None)
+            if name in {"load_settings", "environ", "getenv"}:
+                readers.add(path.relative_to(package).as_posix())
+    assert readers <= READS_ENVIRONMENT, sorted(readers - READS_ENVIRONMENT)
+    assert "replay.py" not in readers  # the replay passes its settings, never edits os.environ
+
+
+def test_settings_reach_the_assets_through_resources(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SWIFTBOLT_EXCHANGE", "XLON")
+    monkeypatch.delenv("SWIFTBOLT_DATABASE_URL", raising=False)
+    settings = replace(
+        load_settings(), partition_start=date(2026, 11, 2), database_url="postgresql://h/db"
+    )
+    resources = build_definitions(settings).resources
+    market, warehouse = resources["market"], resources["warehouse"]
+    assert isinstance(market, MarketCalendarResource)
+    assert isinstance(warehouse, WarehouseResource)
+    # from the environment: the UI shows the variable; from code (a replay): the value itself
+    assert market.exchange == dg.EnvVar("SWIFTBOLT_EXCHANGE")
+    assert warehouse.database_url == "postgresql://h/db"
+    assert warehouse.pgdata == str(settings.pgdata)
+    overridden = build_definitions(settings, resources={"market": MarketCalendarResource()})
+    assert overridden.resources["market"].exchange == "XNYS"
+    assert isinstance(overridden.resources["warehouse"], WarehouseResource)

@@ -13,6 +13,7 @@ import pytest
 
 from swiftbolt_assets.ingestion.resources import DropFolderResource
 from swiftbolt_assets.ingestion.sensors import RANGE_END_TAG, RANGE_START_TAG
+from swiftbolt_assets.market import MarketCalendarResource
 from swiftbolt_assets_tests.conftest import make_definitions, write_csv
 
 START = date(2026, 11, 18)
@@ -136,12 +137,14 @@ def test_the_schedule_runs_the_day_for_all_symbols_and_skips_holidays(drop_dir: 
             dg.build_schedule_context(
                 instance=instance,
                 scheduled_execution_time=datetime(2026, 11, 24, 17, 30, tzinfo=NY),
+                resources={"market": MarketCalendarResource(exchange="XNYS")},
             )
         )
         on_holiday = schedule(
             dg.build_schedule_context(
                 instance=instance,
                 scheduled_execution_time=datetime(2026, 11, 26, 17, 30, tzinfo=NY),
+                resources={"market": MarketCalendarResource(exchange="XNYS")},
             )
         )
 

@@ -21,8 +21,8 @@ from swiftbolt_assets.ingestion.quality import (
 )
 from swiftbolt_assets.ingestion.resources import DropFolderResource
 from swiftbolt_assets.ingestion.store import write_batch
+from swiftbolt_assets.market import MarketCalendarResource
 from swiftbolt_assets.partitions import DATE_DIMENSION, PartitionSlice
-from swiftbolt_assets.settings import load_settings
 from swiftbolt_assets.warehouse.resources import WarehouseResource
 
 GROUP = "ingestion"
@@ -133,10 +133,11 @@ def build_ingestion_assets(partitions_def: dg.PartitionsDefinition) -> dg.Assets
         context: dg.AssetExecutionContext,
         warehouse: WarehouseResource,
         drop_folder: DropFolderResource,
+        market: MarketCalendarResource,
     ) -> Iterator[dg.MaterializeResult]:  # type: ignore[type-arg]
         started = time.perf_counter()
         run_slice = PartitionSlice.from_keys(list(context.partition_keys))
-        exchange = load_settings().exchange
+        exchange = market.exchange
         partition_dates = _partition_dates(context)
         files = files_for_symbols(drop_folder.files(), run_slice.symbols)
         context.log.info(
