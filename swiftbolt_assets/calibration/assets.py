@@ -43,7 +43,6 @@ from swiftbolt_assets.warehouse.resources import WarehouseResource
 from swiftbolt_assets.warehouse.slices import replace_slices
 
 GROUP = "calibration"
-SYMBOL_MODEL_WEIGHTS = dg.AssetKey("symbol_model_weights")
 CONFIDENCE_CALIBRATION = dg.AssetKey("confidence_calibration")
 # Reads reach this far back in calendar days: the 250-evaluation weight lookback (about 363)
 # with room for gaps.

@@ -32,8 +32,6 @@ from swiftbolt_assets.warehouse.resources import WarehouseResource
 from swiftbolt_assets.warehouse.slices import replace_slices
 
 GROUP = "evaluation"
-FORECAST_EVALUATIONS_DAILY = dg.AssetKey("forecast_evaluations_daily")
-LIVE_PREDICTIONS_DAILY = dg.AssetKey("live_predictions_daily")
 
 
 def bars_final_check(spec: CadenceSpec) -> str:

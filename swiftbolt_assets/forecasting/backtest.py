@@ -37,6 +37,7 @@ from swiftbolt_assets.forecasting.models import (
 )
 from swiftbolt_assets.forecasting.retraining import period_cutoffs
 from swiftbolt_assets.forecasting.synthesizer import DEFAULT_WEIGHTS, LAYERS, combine
+from swiftbolt_assets.forecasting.training import MIN_TRAIN_ROWS
 
 FloatArray = npt.NDArray[np.float64]
 METHODS = (
@@ -50,8 +51,6 @@ METHODS = (
     "majority",
     "persistence",
 )
-BASELINES = ("climatology", "majority", "persistence")
-MIN_TRAIN_ROWS = 1000
 
 
 @dataclass(frozen=True)

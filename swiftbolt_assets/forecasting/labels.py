@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-import numpy as np
 import polars as pl
 
 CLASSES = ("bearish", "neutral", "bullish")
@@ -106,7 +105,3 @@ def add_labels(
         ),
     ).drop(*(f"past_{n}" for n in horizons))
 
-
-def label_array(frame: pl.DataFrame, horizon: str) -> np.ndarray:
-    """The labels of ``horizon`` as an int array (rows must all be labelled)."""
-    return frame.get_column(f"label_{horizon}").cast(pl.Int64).to_numpy()

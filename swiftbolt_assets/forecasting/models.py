@@ -35,7 +35,6 @@ import polars as pl
 
 from swiftbolt_assets.forecasting import metrics
 from swiftbolt_assets.forecasting.dataset import MODEL_FEATURES
-from swiftbolt_assets.forecasting.labels import CLASSES
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -390,6 +389,3 @@ def promotion_decision(
 def artifact_digest(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
 
-
-def class_index(name: str) -> int:
-    return CLASSES.index(name)
