@@ -74,9 +74,9 @@ def one_ingest(drop_dir: Path) -> dict[str, Any]:
     import dagster as dg
     import sqlalchemy as sa
 
-    from swiftbolt_assets.instance import prepare_dagster_env
     from swiftbolt_assets.definitions import build_definitions
     from swiftbolt_assets.ingestion.resources import DropFolderResource
+    from swiftbolt_assets.instance import prepare_dagster_env
     from swiftbolt_assets.settings import load_settings
     from swiftbolt_assets.warehouse.database import resolve_urls
     from swiftbolt_assets.warehouse.migrate import upgrade
@@ -167,9 +167,9 @@ def one_forecast_stage(stage: str, drop_dir: Path) -> dict[str, Any]:
     """
     import dagster as dg
 
-    from swiftbolt_assets.instance import prepare_dagster_env
     from swiftbolt_assets.definitions import DAILY_CYCLE_JOB, RESEARCH_JOB, build_definitions
     from swiftbolt_assets.ingestion.resources import DropFolderResource
+    from swiftbolt_assets.instance import prepare_dagster_env
     from swiftbolt_assets.replay import STAGES, step_seconds
     from swiftbolt_assets.settings import load_settings
     from swiftbolt_assets.warehouse.database import resolve_urls

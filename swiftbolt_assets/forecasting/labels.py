@@ -104,4 +104,3 @@ def add_labels(
             for n in horizons
         ),
     ).drop(*(f"past_{n}" for n in horizons))
-

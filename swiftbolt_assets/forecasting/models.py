@@ -388,4 +388,3 @@ def promotion_decision(
 
 def artifact_digest(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
-
