@@ -1,20 +1,22 @@
-"""Materialization metadata shown in the Dagster UI: markdown tables of per-horizon numbers."""
+"""Materialization metadata shown in the Dagster UI, and the markdown tables it (and the replay
+report) is made of."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import dagster as dg
+import numpy as np
 import polars as pl
 
 from swiftbolt_assets.cadence import CadenceSpec
-from swiftbolt_assets.forecasting import metrics
 
 
 def markdown(rows: Sequence[dict[str, Any]], columns: list[str]) -> dg.MetadataValue:
     """``rows`` as a markdown table of ``columns`` (``(none)`` when empty)."""
-    return dg.MetadataValue.md(metrics.markdown_table(list(rows), columns) if rows else "(none)")
+    return dg.MetadataValue.md(markdown_table(list(rows), columns) if rows else "(none)")
 
 
 def by_horizon(frame: pl.DataFrame, spec: CadenceSpec, *aggregations: pl.Expr) -> dg.MetadataValue:
@@ -30,4 +32,25 @@ def by_horizon(frame: pl.DataFrame, spec: CadenceSpec, *aggregations: pl.Expr) -
         .drop("_order")
         .to_dicts()
     )
-    return dg.MetadataValue.md(metrics.markdown_table(rows, list(rows[0])))
+    return dg.MetadataValue.md(markdown_table(rows, list(rows[0])))
+
+
+def _cell(value: object) -> str:
+    """Format one markdown cell: floats to 3 decimals, nan/None as an en dash, ints as is."""
+    if value is None:
+        return "–"
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value))
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        return "–" if math.isnan(float(value)) else f"{float(value):.3f}"
+    return str(value).replace("|", "\\|")
+
+
+def markdown_table(rows: Sequence[Mapping[str, object]], columns: Sequence[str]) -> str:
+    """GitHub markdown table of ``rows`` over ``columns`` (missing cells shown as an en dash)."""
+    header = "| " + " | ".join(columns) + " |"
+    separator = "| " + " | ".join("---" for _ in columns) + " |"
+    body = ["| " + " | ".join(_cell(row.get(col)) for col in columns) + " |" for row in rows]
+    return "\n".join([header, separator, *body])

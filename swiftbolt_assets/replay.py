@@ -35,6 +35,7 @@ from swiftbolt_assets.forecasting.labels import CLASSES
 from swiftbolt_assets.ingestion.resources import DropFolderResource
 from swiftbolt_assets.ingestion.sources import is_valid_symbol
 from swiftbolt_assets.instance import prepare_dagster_env
+from swiftbolt_assets.metadata import markdown_table
 from swiftbolt_assets.partitions import SYMBOLS_PARTITION_NAME
 from swiftbolt_assets.settings import Settings
 from swiftbolt_assets.warehouse.database import (
@@ -252,15 +253,13 @@ def timing_summary(days: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def report(engine: sa.Engine, days: list[dict[str, Any]], home: Path) -> str:
     scores = horizon_scores(engine)
     text = ["## Replay: evaluations per horizon (out of sample, point in time)", ""]
-    text.append(
-        metrics.markdown_table(scores, list(scores[0])) if scores else "(no evaluation yet)"
-    )
+    text.append(markdown_table(scores, list(scores[0])) if scores else "(no evaluation yet)")
     weights = weight_summary(engine)
     text += ["", "## Layer weights on the last day", ""]
-    text.append(metrics.markdown_table(weights, list(weights[0])) if weights else "(none)")
+    text.append(markdown_table(weights, list(weights[0])) if weights else "(none)")
     timings = timing_summary(days)
     text += ["", "## Daily cycle: seconds per stage (routine days: no retrain)", ""]
-    text.append(metrics.markdown_table(timings, list(timings[0])) if timings else "(none)")
+    text.append(markdown_table(timings, list(timings[0])) if timings else "(none)")
     body = "\n".join(text) + "\n"
     (home / "replay_report.md").write_text(body)
     return body

@@ -20,7 +20,6 @@ from swiftbolt_assets.forecasting.metrics import (
     climatology_probs,
     directional_accuracy,
     expected_calibration_error,
-    markdown_table,
     multiclass_brier,
     one_hot,
     rank_ic,
@@ -28,6 +27,7 @@ from swiftbolt_assets.forecasting.metrics import (
     reliability_diagram_png,
     score_all,
 )
+from swiftbolt_assets.metadata import markdown_table
 
 # A 5-row forecast whose every score is worked out by hand in test_score_all_hand_values.
 PROBS_5 = np.array(

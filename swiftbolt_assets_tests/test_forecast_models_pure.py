@@ -12,13 +12,12 @@ import pytest
 from swiftbolt_assets.calendar import sessions_between
 from swiftbolt_assets.calibration.confidence import (
     HOLDOUT_FRACTION,
-    IDENTITY,
     MIN_SAMPLES,
-    ConfidenceMap,
     fit_with_holdout,
 )
 from swiftbolt_assets.forecasting import metrics, models
 from swiftbolt_assets.forecasting.dataset import MODEL_FEATURES
+from swiftbolt_assets.forecasting.forecast import IDENTITY, ConfidenceMap
 from swiftbolt_assets.forecasting.labels import BEARISH, BULLISH, NEUTRAL, add_labels
 from swiftbolt_assets.forecasting.models import (
     _SMOOTHING,

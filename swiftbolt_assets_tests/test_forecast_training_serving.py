@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from swiftbolt_assets.calendar import sessions_between
-from swiftbolt_assets.calibration.confidence import ConfidenceMap
+from swiftbolt_assets.forecasting.forecast import ConfidenceMap
 from swiftbolt_assets.forecasting.models import TrainingParams
 from swiftbolt_assets.forecasting.retraining import due_versions
 from swiftbolt_assets.forecasting.serving import (

@@ -31,13 +31,12 @@ from swiftbolt_assets.calibration.store import (
 )
 from swiftbolt_assets.calibration.weights import LOOKBACK, WeightFitParams, fit_weights
 from swiftbolt_assets.evaluation.store import insert_calibrations, read_evaluations
-from swiftbolt_assets.forecasting import metrics
 from swiftbolt_assets.forecasting.research import FORECAST_BACKTEST_PREDICTIONS
 from swiftbolt_assets.forecasting.retraining import due_versions
 from swiftbolt_assets.forecasting.schema import validated
 from swiftbolt_assets.forecasting.store import last_session
 from swiftbolt_assets.market import MarketCalendarResource
-from swiftbolt_assets.metadata import by_horizon
+from swiftbolt_assets.metadata import by_horizon, markdown_table
 from swiftbolt_assets.partitions import PartitionSlice, date_window, go_live_date
 from swiftbolt_assets.warehouse.resources import WarehouseResource
 from swiftbolt_assets.warehouse.slices import replace_slices
@@ -235,7 +234,7 @@ def build_confidence_calibration_asset(
                 "versions_written": written,
                 "due": len(due),
                 "holdout_ece": dg.MetadataValue.md(
-                    metrics.markdown_table(summary, [*keys, "method"]) if summary else "(none)"
+                    markdown_table(summary, [*keys, "method"]) if summary else "(none)"
                 ),
                 "cutoffs": dg.MetadataValue.json([str(c) for c in cutoffs]),
             }

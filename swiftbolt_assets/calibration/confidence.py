@@ -22,28 +22,11 @@ import polars as pl
 from sklearn.isotonic import IsotonicRegression
 
 from swiftbolt_assets.forecasting import metrics
+from swiftbolt_assets.forecasting.forecast import IDENTITY, ConfidenceMap
 
 FloatArray = npt.NDArray[np.float64]
 MIN_SAMPLES = 500
 HOLDOUT_FRACTION = 0.3
-
-
-@dataclass(frozen=True)
-class ConfidenceMap:
-    """Monotone piecewise-linear map from raw to calibrated confidence (empty = identity)."""
-
-    x: tuple[float, ...]
-    y: tuple[float, ...]
-
-    def apply(self, raw: npt.ArrayLike) -> FloatArray:
-        values = np.asarray(raw, dtype=np.float64)
-        if not self.x:
-            return values
-        mapped: FloatArray = np.interp(values, np.asarray(self.x), np.asarray(self.y))
-        return mapped
-
-
-IDENTITY = ConfidenceMap((), ())
 
 
 def fit_map(confidence: FloatArray, correct: FloatArray) -> ConfidenceMap:

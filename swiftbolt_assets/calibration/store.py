@@ -1,14 +1,13 @@
-"""Warehouse reads of the calibration assets and of the forecasts that use their versions."""
+"""Warehouse reads of the calibration assets (the forecasts read the versions they apply in
+``forecasting/store.py``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 
 import polars as pl
 import sqlalchemy as sa
 
-from swiftbolt_assets.calibration.confidence import ConfidenceMap
 from swiftbolt_assets.warehouse.slices import query_frame
 
 CALIBRATION_SCHEMA: dict[str, pl.DataType] = {
@@ -66,24 +65,3 @@ def read_backtest_outcomes(engine: sa.Engine, horizons: list[str], through: date
         pl.max_horizontal(probs).alias("confidence"),
         (top == truth).cast(pl.Float64).alias("correct"),
     )
-
-
-@dataclass(frozen=True)
-class CalibrationVersion:
-    version_id: str
-    horizon: str
-    fitted_through: date
-    mapping: ConfidenceMap
-
-
-def calibration_versions(engine: sa.Engine) -> list[CalibrationVersion]:
-    with engine.connect() as conn:
-        rows = conn.execute(
-            sa.text(
-                "SELECT version_id, horizon, fitted_through, x, y FROM confidence_calibration "
-                "ORDER BY horizon, fitted_through"
-            )
-        ).all()
-    return [
-        CalibrationVersion(r[0], r[1], r[2], ConfidenceMap(tuple(r[3]), tuple(r[4]))) for r in rows
-    ]

@@ -23,7 +23,6 @@ import sqlalchemy as sa
 from pydantic import Field
 
 from swiftbolt_assets.cadence import DAILY, CadenceSpec
-from swiftbolt_assets.calibration.store import calibration_versions
 from swiftbolt_assets.features.assets import FEATURES
 from swiftbolt_assets.forecasting.dataset import model_inputs
 from swiftbolt_assets.forecasting.forecast import contradictions
@@ -37,6 +36,7 @@ from swiftbolt_assets.forecasting.schema import (
 )
 from swiftbolt_assets.forecasting.serving import forecast_inputs, input_skips, serve_forecasts
 from swiftbolt_assets.forecasting.store import (
+    calibration_versions,
     insert_registry_rows,
     last_session,
     load_model,

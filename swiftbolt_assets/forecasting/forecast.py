@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from swiftbolt_assets.cadence import target_sessions
-from swiftbolt_assets.calibration.confidence import ConfidenceMap
 from swiftbolt_assets.forecasting.labels import CLASSES, threshold_exprs
 from swiftbolt_assets.forecasting.models import HorizonModel
 from swiftbolt_assets.forecasting.synthesizer import (
@@ -26,6 +26,7 @@ from swiftbolt_assets.forecasting.synthesizer import (
 )
 
 # Each layer's class probabilities, so the evaluation loop can refit the layer weights.
+FloatArray = npt.NDArray[np.float64]
 LAYER_PROBABILITY_COLUMNS = tuple(f"{layer}_p_{c}" for layer in LAYERS for c in CLASSES)
 FORECAST_COLUMNS = (
     "symbol",
@@ -60,6 +61,27 @@ FORECAST_COLUMNS = (
     "feature_ts",
     "features_run_id",
 )
+
+
+@dataclass(frozen=True)
+class ConfidenceMap:
+    """Monotone piecewise-linear map from raw to calibrated confidence (empty = identity).
+
+    Fitted by ``calibration/confidence.py``; applied here to every forecast's raw confidence.
+    """
+
+    x: tuple[float, ...]
+    y: tuple[float, ...]
+
+    def apply(self, raw: npt.ArrayLike) -> FloatArray:
+        values = np.asarray(raw, dtype=np.float64)
+        if not self.x:
+            return values
+        mapped: FloatArray = np.interp(values, np.asarray(self.x), np.asarray(self.y))
+        return mapped
+
+
+IDENTITY = ConfidenceMap((), ())
 
 
 @dataclass(frozen=True)

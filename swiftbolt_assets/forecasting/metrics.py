@@ -241,24 +241,3 @@ def reliability_diagram_png(
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
     return buffer.getvalue()
-
-
-def _cell(value: object) -> str:
-    """Format one markdown cell: floats to 3 decimals, nan/None as an en dash, ints as is."""
-    if value is None:
-        return "–"
-    if isinstance(value, bool | np.bool_):
-        return str(bool(value))
-    if isinstance(value, int | np.integer):
-        return str(int(value))
-    if isinstance(value, float | np.floating):
-        return "–" if math.isnan(float(value)) else f"{float(value):.3f}"
-    return str(value).replace("|", "\\|")
-
-
-def markdown_table(rows: Sequence[Mapping[str, object]], columns: Sequence[str]) -> str:
-    """GitHub markdown table of ``rows`` over ``columns`` (missing cells shown as an en dash)."""
-    header = "| " + " | ".join(columns) + " |"
-    separator = "| " + " | ".join("---" for _ in columns) + " |"
-    body = ["| " + " | ".join(_cell(row.get(col)) for col in columns) + " |" for row in rows]
-    return "\n".join([header, separator, *body])

@@ -27,6 +27,7 @@ from swiftbolt_assets.forecasting.schema import (
 )
 from swiftbolt_assets.forecasting.store import last_session, replace_table
 from swiftbolt_assets.market import MarketCalendarResource
+from swiftbolt_assets.metadata import markdown_table
 from swiftbolt_assets.warehouse.resources import WarehouseResource
 
 FORECAST_BACKTEST = dg.AssetKey("forecast_backtest")
@@ -130,7 +131,7 @@ def run_forecast_backtest(
         asset_key=FORECAST_BACKTEST,
         metadata={
             "dagster/row_count": table.height,
-            "metrics": dg.MetadataValue.md(metrics.markdown_table(result.metrics, columns)),
+            "metrics": dg.MetadataValue.md(markdown_table(result.metrics, columns)),
             "reliability_diagram": dg.MetadataValue.md(diagram),
             "period": f"{period[0]} … {period[1]}",
             "retrain_cadence_months": config.cadence_months,

@@ -18,9 +18,14 @@ import numpy as np
 import polars as pl
 
 from swiftbolt_assets.cadence import DAILY, CadenceSpec
-from swiftbolt_assets.calibration.confidence import IDENTITY, ConfidenceMap
 from swiftbolt_assets.forecasting.dataset import model_inputs, skip_reasons
-from swiftbolt_assets.forecasting.forecast import FORECAST_COLUMNS, ServingModel, forecast_rows
+from swiftbolt_assets.forecasting.forecast import (
+    FORECAST_COLUMNS,
+    IDENTITY,
+    ConfidenceMap,
+    ServingModel,
+    forecast_rows,
+)
 from swiftbolt_assets.forecasting.models import HorizonModel
 from swiftbolt_assets.forecasting.synthesizer import resolve_weights
 

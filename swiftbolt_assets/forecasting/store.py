@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from swiftbolt_assets.cadence import DAILY, INTRADAY, CadenceSpec
 from swiftbolt_assets.features.adjust import adjust_as_of
 from swiftbolt_assets.forecasting.dataset import REGIME_CODES, SOURCE_COLUMNS
+from swiftbolt_assets.forecasting.forecast import ConfidenceMap
 from swiftbolt_assets.forecasting.models import HorizonModel
 from swiftbolt_assets.forecasting.synthesizer import WEIGHT_COLUMNS, WEIGHT_SCHEMA
 from swiftbolt_assets.settings import EXCHANGE_TIMEZONE
@@ -247,3 +248,25 @@ def replace_table(engine: sa.Engine, table: str, frame: pl.DataFrame, run_id: st
         lock_tables(conn, [table])
         conn.execute(sa.text(f"DELETE FROM {table}"))
         return copy_frame(conn, table, frame.with_columns(pl.lit(run_id).alias("run_id")))
+
+
+@dataclass(frozen=True)
+class CalibrationVersion:
+    version_id: str
+    horizon: str
+    fitted_through: date
+    mapping: ConfidenceMap
+
+
+def calibration_versions(engine: sa.Engine) -> list[CalibrationVersion]:
+    """Every confidence_calibration version, the maps the forecasts apply point in time."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT version_id, horizon, fitted_through, x, y FROM confidence_calibration "
+                "ORDER BY horizon, fitted_through"
+            )
+        ).all()
+    return [
+        CalibrationVersion(r[0], r[1], r[2], ConfidenceMap(tuple(r[3]), tuple(r[4]))) for r in rows
+    ]
