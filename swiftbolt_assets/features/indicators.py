@@ -241,29 +241,6 @@ def range_position(value: pl.Expr, top: pl.Expr, bottom: pl.Expr, flat: float) -
     return pl.when(top == bottom).then(flat).otherwise((value - bottom) / (top - bottom))
 
 
-def stochastic_rsv(n: int, *, by: By = GROUP_KEYS) -> pl.Expr:
-    """KDJ raw stochastic value: 100 * (close - lowest low) / (highest high - lowest low).
-
-    50 when the highest high equals the lowest low over the ``n`` bars.
-    """
-    top, bottom = pl.col("high").rolling_max(n), pl.col("low").rolling_min(n)
-    return per_group(100.0 * range_position(pl.col("close"), top, bottom, flat=0.5), by)
-
-
-def crossover(a: pl.Expr, b: pl.Expr, *, by: By = GROUP_KEYS) -> pl.Expr:
-    """``a > b`` on this bar and ``a <= b`` on the previous one (Pine ``ta.crossover``).
-
-    Null while ``a`` or ``b`` is null on this bar; false on the first bar where both exist.
-    """
-    crossed = ((a > b) & (a.shift(1) <= b.shift(1))).fill_null(False)
-    return per_group(pl.when(a.is_null() | b.is_null()).then(_NULL_BOOL).otherwise(crossed), by)
-
-
-def crossunder(a: pl.Expr, b: pl.Expr, *, by: By = GROUP_KEYS) -> pl.Expr:
-    """``a < b`` on this bar and ``a >= b`` on the previous one (Pine ``ta.crossunder``)."""
-    return crossover(b, a, by=by)
-
-
 def mean_absolute_deviation(expr: pl.Expr, n: int, *, by: By = GROUP_KEYS) -> pl.Expr:
     """Mean of |x - mean of the window| over the last ``n`` bars (TA-Lib's CCI deviation).
 
@@ -367,8 +344,10 @@ def _from_bar(first: int, expr: pl.Expr) -> pl.Expr:
 
 
 def _crossover_in_series(a: pl.Expr, b: pl.Expr) -> pl.Expr:
-    """`crossover` (a, b) within each series, with the previous bar's values taken from the
-    whole column and null on the first bar of a series (see `_from_bar`)."""
+    """Pine ``ta.crossover(a, b)`` within each series: ``a > b`` on this bar and ``a <= b`` on
+    the previous one; null while ``a`` or ``b`` is null on this bar, false on the first bar where
+    both exist. The previous bar's values are taken from the whole column and are null on the
+    first bar of a series (see `_from_bar`)."""
     previous_le = _from_bar(1, a.shift(1) <= b.shift(1))
     crossed = ((a > b) & previous_le).fill_null(False)
     return pl.when(a.is_null() | b.is_null()).then(_NULL_BOOL).otherwise(crossed)

@@ -10,8 +10,6 @@ expected finite; a NaN input propagates the way ``na`` does in Pine.
 
 Kernels:
 
-- :func:`pine_atr`: Pine ``ta.atr`` (Wilder RMA of ``ta.tr(true)``, seeded with the SMA of the
-  first ``length`` true ranges).
 - :func:`supertrend`: Pine ``ta.supertrend(factor, atrPeriod)`` on ``hl2``, with the direction
   re-signed to +1 = up trend (the line is the lower band), −1 = down trend; Pine itself returns
   −1 for up and +1 for down.
@@ -110,18 +108,6 @@ def _atr_segment(  # noqa: PLR0917 - numba kernels take positional arguments
         else:
             prev = alpha * tr + (1.0 - alpha) * prev
             out[j] = prev
-
-
-@njit(cache=True)  # type: ignore[misc]
-def pine_atr(
-    high: FloatArray, low: FloatArray, close: FloatArray, starts: IntArray, length: int
-) -> FloatArray:
-    """Pine ``ta.atr(length)`` of every series; NaN on the first ``length - 1`` bars."""
-    n = close.shape[0]
-    out = np.full(n, np.nan)
-    for i in range(starts.shape[0]):
-        _atr_segment(high, low, close, starts[i], series_end(starts, i, n), length, out)
-    return out
 
 
 @njit(cache=True)  # type: ignore[misc]
