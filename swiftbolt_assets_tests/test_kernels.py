@@ -22,11 +22,8 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from swiftbolt_assets.features import kernels
-from swiftbolt_assets.features.levels import (
-    PATH_INDICATOR_COLUMNS,
-    PIVOT_PERIODS,
-    add_path_indicators,
-)
+from swiftbolt_assets.features.levels import add_path_indicators
+from swiftbolt_assets.features.spec import PATH_INDICATOR_COLUMNS, PIVOT_PERIODS
 
 logger = logging.getLogger(__name__)
 

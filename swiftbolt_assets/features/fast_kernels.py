@@ -5,7 +5,8 @@ concatenation of MANY series at once, float64 arrays holding all series back to 
 ``starts``, the int64 offset where each series begins (series ``i`` spans
 ``starts[i]:starts[i + 1]``, the last one runs to the end of the arrays). The loop over series
 runs inside numba (shared out among threads: the series are independent) and no state leaks
-from one series into the next. `shared_indicators` returns one row per name of `COLUMNS`,
+from one series into the next. `shared_indicators` returns one row per name of
+`spec.KERNEL_COLUMNS`,
 aligned with the inputs, NaN where the indicator is undefined (warm-up, or the degenerate cases
 documented in `indicators` as null); the caller turns NaN into null.
 
@@ -35,12 +36,32 @@ the earlier polars expressions operation for operation where it matters for the 
 from __future__ import annotations
 
 import logging
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 from numba import njit, prange
 
 from swiftbolt_assets.features.kernels import series_end
+from swiftbolt_assets.features.spec import (
+    ATR_COLUMN,
+    BOLLINGER_LENGTHS,
+    BOLLINGER_WIDTH,
+    CCI_CONSTANT,
+    CCI_LENGTH,
+    DMI_LENGTH,
+    EMA_LENGTHS,
+    KERNEL_COLUMNS,
+    MACD_FAST,
+    MACD_SIGNAL,
+    MACD_SLOW,
+    MFI_LENGTH,
+    OBV_LENGTH,
+    ROC_LENGTHS,
+    RSI_LENGTHS,
+    SMA_LENGTHS,
+    WILLIAMS_R_LENGTH,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -48,56 +69,75 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 
-SMA_LENGTHS = (5, 10, 20, 50, 200)
-EMA_LENGTHS = (12, 26)
-RSI_LENGTHS = (14, 7)
-MACD_FAST, MACD_SLOW, MACD_SIGNAL = 12, 26, 9
-DMI_LENGTH = 14
-BOLLINGER_LENGTHS = (20, 30)
-BOLLINGER_WIDTH = 2.0
-MFI_LENGTH = 14
-OBV_LENGTH = 252
-ROC_LENGTHS = (5, 20)
-WILLIAMS_R_LENGTH = 14
-CCI_LENGTH = 20
-CCI_CONSTANT = 0.015
+class Layout(NamedTuple):
+    """The lengths of `spec` and the rows of `spec.KERNEL_COLUMNS` in ``out``, handed to the
+    kernel as an argument: numba freezes a global at compile time and its on-disk cache is
+    invalidated only by changes to the kernel's own file, so a length read as a global from
+    `spec` could outlive an edit of `spec` in a stale cache. Lists of lengths are int64 arrays:
+    the parallel loop cannot take a tuple inside a tuple."""
 
-# the rows of `shared_indicators`' output, in order
-COLUMNS: tuple[str, ...] = (
-    *(f"sma_{n}" for n in SMA_LENGTHS),
-    *(f"ema_{n}" for n in EMA_LENGTHS),
-    *(f"rsi_{n}" for n in RSI_LENGTHS),
-    "macd_12_26",
-    "macd_signal_12_26_9",
-    "macd_hist_12_26_9",
-    "atr_14",
-    "adx_14",
-    "plus_di_14",
-    "minus_di_14",
-    *(
-        f"bb_{part}_{n}"
-        for n in BOLLINGER_LENGTHS
-        for part in ("basis", "upper", "lower", "pct_b", "width")
-    ),
-    "mfi_14",
-    "obv_252",
-    *(f"roc_{n}" for n in ROC_LENGTHS),
-    "williams_r_14",
-    "cci_20",
-)
-_ROW = {name: row for row, name in enumerate(COLUMNS)}
-_SMA, _EMA, _RSI, _MACD, _ATR = (
-    _ROW["sma_5"],
-    _ROW["ema_12"],
-    _ROW["rsi_14"],
-    _ROW["macd_12_26"],
-    _ROW["atr_14"],
-)
-_BB, _MFI, _OBV, _ROC = _ROW["bb_basis_20"], _ROW["mfi_14"], _ROW["obv_252"], _ROW["roc_5"]
-_WILLIAMS_R, _CCI = _ROW["williams_r_14"], _ROW["cci_20"]
-_MACD_FAST_ROW = _EMA + EMA_LENGTHS.index(MACD_FAST)
-_MACD_SLOW_ROW = _EMA + EMA_LENGTHS.index(MACD_SLOW)
-_N_ROWS = len(COLUMNS)
+    sma_lengths: IntArray
+    ema_lengths: IntArray
+    rsi_lengths: IntArray
+    macd_signal: int
+    dmi_length: int
+    bollinger_lengths: IntArray
+    bollinger_width: float
+    mfi_length: int
+    obv_length: int
+    roc_lengths: IntArray
+    williams_r_length: int
+    cci_length: int
+    cci_constant: float
+    sma_row: int
+    ema_row: int
+    rsi_row: int
+    macd_row: int
+    macd_fast_row: int
+    macd_slow_row: int
+    atr_row: int
+    bb_row: int
+    mfi_row: int
+    obv_row: int
+    roc_row: int
+    williams_r_row: int
+    cci_row: int
+
+
+def _layout() -> Layout:
+    row = {name: r for r, name in enumerate(KERNEL_COLUMNS)}
+    ema_row = row[f"ema_{EMA_LENGTHS[0]}"]
+    return Layout(
+        sma_lengths=np.asarray(SMA_LENGTHS, dtype=np.int64),
+        ema_lengths=np.asarray(EMA_LENGTHS, dtype=np.int64),
+        rsi_lengths=np.asarray(RSI_LENGTHS, dtype=np.int64),
+        macd_signal=MACD_SIGNAL,
+        dmi_length=DMI_LENGTH,
+        bollinger_lengths=np.asarray(BOLLINGER_LENGTHS, dtype=np.int64),
+        bollinger_width=BOLLINGER_WIDTH,
+        mfi_length=MFI_LENGTH,
+        obv_length=OBV_LENGTH,
+        roc_lengths=np.asarray(ROC_LENGTHS, dtype=np.int64),
+        williams_r_length=WILLIAMS_R_LENGTH,
+        cci_length=CCI_LENGTH,
+        cci_constant=CCI_CONSTANT,
+        sma_row=row[f"sma_{SMA_LENGTHS[0]}"],
+        ema_row=ema_row,
+        rsi_row=row[f"rsi_{RSI_LENGTHS[0]}"],
+        macd_row=row[f"macd_{MACD_FAST}_{MACD_SLOW}"],
+        macd_fast_row=ema_row + EMA_LENGTHS.index(MACD_FAST),
+        macd_slow_row=ema_row + EMA_LENGTHS.index(MACD_SLOW),
+        atr_row=row[ATR_COLUMN],
+        bb_row=row[f"bb_basis_{BOLLINGER_LENGTHS[0]}"],
+        mfi_row=row[f"mfi_{MFI_LENGTH}"],
+        obv_row=row[f"obv_{OBV_LENGTH}"],
+        roc_row=row[f"roc_{ROC_LENGTHS[0]}"],
+        williams_r_row=row[f"williams_r_{WILLIAMS_R_LENGTH}"],
+        cci_row=row[f"cci_{CCI_LENGTH}"],
+    )
+
+
+LAYOUT = _layout()
 
 
 @njit(cache=True)  # type: ignore[misc]
@@ -413,10 +453,17 @@ def _williams_r_segment(  # noqa: PLR0917 - numba kernels take positional argume
 
 @njit(cache=True)  # type: ignore[misc]
 def _cci_segment(  # noqa: PLR0917 - numba kernels take positional arguments
-    tp: FloatArray, s: int, e: int, length: int, mean: FloatArray, out: FloatArray
+    tp: FloatArray,
+    s: int,
+    e: int,
+    length: int,
+    constant: float,
+    mean: FloatArray,
+    out: FloatArray,
 ) -> None:
     """Commodity Channel Index of the typical prices ``tp[s:e]`` (first on bar ``length - 1``);
-    0 when the window is flat or its mean absolute deviation is 0. ``mean`` is scratch."""
+    0 when the window is flat or its mean absolute deviation is 0; ``constant`` is Lambert's
+    (0.015). ``mean`` is scratch."""
     _rolling_mean_segment(tp, s, e, length, mean)
     scale = 1.0 / length
     run = 0
@@ -432,7 +479,7 @@ def _cci_segment(  # noqa: PLR0917 - numba kernels take positional arguments
         if run >= length or deviation == 0.0:
             out[j] = 0.0
         else:
-            out[j] = (tp[j] - m) / (CCI_CONSTANT * deviation)
+            out[j] = (tp[j] - m) / (constant * deviation)
 
 
 @njit(cache=True)  # type: ignore[misc]
@@ -443,37 +490,50 @@ def _shared_series(  # noqa: PLR0917 - numba kernels take positional arguments
     volume: FloatArray,
     s: int,
     e: int,
+    layout: Layout,
     out: FloatArray,
     tp: FloatArray,
 ) -> None:
-    """Every row of `COLUMNS` for the series ``[s, e)`` into ``out[:, s:e]``."""
+    """Every row of `KERNEL_COLUMNS` for the series ``[s, e)`` into ``out[:, s:e]``."""
     out[:, s:e] = np.nan
-    for r in range(len(SMA_LENGTHS)):
-        _rolling_mean_segment(close, s, e, SMA_LENGTHS[r], out[_SMA + r])
-    for r in range(len(EMA_LENGTHS)):
-        n = EMA_LENGTHS[r]
-        _seeded_ewm_segment(close, s, e, n, 2.0 / (n + 1), out[_EMA + r])
-    for r in range(len(RSI_LENGTHS)):
-        _rsi_segment(close, s, e, RSI_LENGTHS[r], out[_RSI + r])
-    fast = out[_MACD_FAST_ROW]
-    slow = out[_MACD_SLOW_ROW]
-    macd, signal, hist = out[_MACD], out[_MACD + 1], out[_MACD + 2]
+    for r in range(len(layout.sma_lengths)):
+        _rolling_mean_segment(close, s, e, layout.sma_lengths[r], out[layout.sma_row + r])
+    for r in range(len(layout.ema_lengths)):
+        n = layout.ema_lengths[r]
+        _seeded_ewm_segment(close, s, e, n, 2.0 / (n + 1), out[layout.ema_row + r])
+    for r in range(len(layout.rsi_lengths)):
+        _rsi_segment(close, s, e, layout.rsi_lengths[r], out[layout.rsi_row + r])
+    fast = out[layout.macd_fast_row]
+    slow = out[layout.macd_slow_row]
+    macd_row = layout.macd_row
+    macd, signal, hist = out[macd_row], out[macd_row + 1], out[macd_row + 2]
     for j in range(s, e):
         macd[j] = fast[j] - slow[j]
-    _seeded_ewm_segment(macd, s, e, MACD_SIGNAL, 2.0 / (MACD_SIGNAL + 1), signal)
+    n_signal = layout.macd_signal
+    _seeded_ewm_segment(macd, s, e, n_signal, 2.0 / (n_signal + 1), signal)
     for j in range(s, e):
         hist[j] = macd[j] - signal[j]
+    atr_row = layout.atr_row
     _dmi_segment(
-        high, low, close, s, e, DMI_LENGTH, out[_ATR], out[_ATR + 1], out[_ATR + 2], out[_ATR + 3]
+        high,
+        low,
+        close,
+        s,
+        e,
+        layout.dmi_length,
+        out[atr_row],
+        out[atr_row + 1],
+        out[atr_row + 2],
+        out[atr_row + 3],
     )
-    for r in range(len(BOLLINGER_LENGTHS)):
-        row = _BB + 5 * r
+    for r in range(len(layout.bollinger_lengths)):
+        row = layout.bb_row + 5 * r
         _bollinger_segment(
             close,
             s,
             e,
-            BOLLINGER_LENGTHS[r],
-            BOLLINGER_WIDTH,
+            layout.bollinger_lengths[r],
+            layout.bollinger_width,
             out[row],
             out[row + 1],
             out[row + 2],
@@ -483,12 +543,22 @@ def _shared_series(  # noqa: PLR0917 - numba kernels take positional arguments
     third = 1.0 / 3.0
     for j in range(s, e):
         tp[j] = (high[j] + low[j] + close[j]) * third
-    _mfi_segment(tp, volume, s, e, MFI_LENGTH, out[_MFI])
-    _obv_segment(close, volume, s, e, OBV_LENGTH, out[_OBV])
-    for r in range(len(ROC_LENGTHS)):
-        _roc_segment(close, s, e, ROC_LENGTHS[r], out[_ROC + r])
-    _williams_r_segment(high, low, close, s, e, WILLIAMS_R_LENGTH, out[_WILLIAMS_R])
-    _cci_segment(tp[s:e], 0, e - s, CCI_LENGTH, np.empty(e - s), out[_CCI, s:e])
+    _mfi_segment(tp, volume, s, e, layout.mfi_length, out[layout.mfi_row])
+    _obv_segment(close, volume, s, e, layout.obv_length, out[layout.obv_row])
+    for r in range(len(layout.roc_lengths)):
+        _roc_segment(close, s, e, layout.roc_lengths[r], out[layout.roc_row + r])
+    _williams_r_segment(
+        high, low, close, s, e, layout.williams_r_length, out[layout.williams_r_row]
+    )
+    _cci_segment(
+        tp[s:e],
+        0,
+        e - s,
+        layout.cci_length,
+        layout.cci_constant,
+        np.empty(e - s),
+        out[layout.cci_row, s:e],
+    )
 
 
 @njit(cache=True, parallel=True)  # type: ignore[misc]
@@ -498,26 +568,28 @@ def shared_indicators_into(  # noqa: PLR0917 - numba kernels take positional arg
     close: FloatArray,
     volume: FloatArray,
     starts: IntArray,
+    layout: Layout,
     out: FloatArray,
 ) -> None:
-    """All `COLUMNS` of every series into ``out[r, :n]`` (row ``r`` = ``COLUMNS[r]``, ``n``
-    the inputs' length, ``out`` at least that wide), NaN where undefined. The series are
-    independent and shared out among threads."""
+    """All `KERNEL_COLUMNS` of every series into ``out[r, :n]`` (row ``r`` =
+    ``KERNEL_COLUMNS[r]`` as ``layout`` places them, ``n`` the inputs' length, ``out`` at least
+    that wide), NaN where undefined. The series are independent and shared out among threads."""
     n = close.shape[0]
     tp = np.empty(n)
     for i in prange(starts.shape[0]):
-        _shared_series(high, low, close, volume, starts[i], series_end(starts, i, n), out, tp)
+        e = series_end(starts, i, n)
+        _shared_series(high, low, close, volume, starts[i], e, layout, out, tp)
 
 
 def shared_indicators(
     high: FloatArray, low: FloatArray, close: FloatArray, volume: FloatArray, starts: IntArray
 ) -> FloatArray:
-    """All `COLUMNS` of every series as a new (len(COLUMNS), n) array (see
+    """All `KERNEL_COLUMNS` of every series as a new (len(KERNEL_COLUMNS), n) array (see
     `shared_indicators_into`).
 
     Allocated by numpy, which asks the kernel for huge pages on large arrays: first touching
     the fresh output then costs a fraction of what it does in an array allocated inside numba.
     """
-    out = np.empty((_N_ROWS, close.shape[0]))
-    shared_indicators_into(high, low, close, volume, starts, out)
+    out = np.empty((len(KERNEL_COLUMNS), close.shape[0]))
+    shared_indicators_into(high, low, close, volume, starts, LAYOUT, out)
     return out

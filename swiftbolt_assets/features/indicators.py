@@ -54,69 +54,37 @@ import numpy.typing as npt
 import polars as pl
 
 from swiftbolt_assets.features import fast_kernels
+from swiftbolt_assets.features.spec import (
+    CCI_CONSTANT,
+    HV_LENGTHS,
+    INDICATOR_COLUMNS,
+    KDJ_LENGTH,
+    KDJ_SMOOTHING,
+    KERNEL_COLUMNS,
+    RSI_CLOUD_BASE_LENGTH,
+    RSI_CLOUD_BASE_RSI,
+    RSI_CLOUD_LEAD_LENGTH,
+    RSI_CLOUD_LEAD_RSI,
+    TRADING_DAYS_PER_YEAR,
+    VOLUME_RATIO_LENGTH,
+)
 
 logger = logging.getLogger(__name__)
 
 GROUP_KEYS: Final[tuple[str, str]] = ("symbol", "timeframe")
 PRICE_COLUMNS: Final[tuple[str, ...]] = ("open", "high", "low", "close", "volume")
 REQUIRED_COLUMNS: Final[tuple[str, ...]] = (*GROUP_KEYS, "ts", *PRICE_COLUMNS)
-TRADING_DAYS_PER_YEAR: Final = 252
-CCI_CONSTANT: Final = 0.015
-
-SMA_LENGTHS: Final[tuple[int, ...]] = (5, 10, 20, 50, 200)
-EMA_LENGTHS: Final[tuple[int, ...]] = (12, 26)
-RSI_LENGTHS: Final[tuple[int, ...]] = (14, 7)
-BOLLINGER_LENGTHS: Final[tuple[int, ...]] = (20, 30)
-BOLLINGER_WIDTH: Final = 2.0
-HV_LENGTHS: Final[tuple[int, ...]] = (20, 60)
-
-INDICATOR_COLUMNS: Final[tuple[str, ...]] = (
-    *(f"sma_{n}" for n in SMA_LENGTHS),
-    *(f"ema_{n}" for n in EMA_LENGTHS),
-    *(f"rsi_{n}" for n in RSI_LENGTHS),
-    "macd_12_26",
-    "macd_signal_12_26_9",
-    "macd_hist_12_26_9",
-    "atr_14",
-    "adx_14",
-    "plus_di_14",
-    "minus_di_14",
-    *(
-        f"bb_{part}_{n}"
-        for n in BOLLINGER_LENGTHS
-        for part in ("basis", "upper", "lower", "pct_b", "width")
-    ),
-    "kdj_rsv_9",
-    "kdj_k_9_3",
-    "kdj_d_9_3",
-    "kdj_j_9_3",
-    "rsi_cloud_lead",
-    "rsi_cloud_base",
-    "rsi_cloud_bull_cross",
-    "rsi_cloud_bear_cross",
-    "mfi_14",
-    "obv_252",
-    "volume_ratio_20",
-    "roc_5",
-    "roc_20",
-    "williams_r_14",
-    "cci_20",
-    *(f"hv_{n}" for n in HV_LENGTHS),
-)
-BOOLEAN_COLUMNS: Final[frozenset[str]] = frozenset({"rsi_cloud_bull_cross", "rsi_cloud_bear_cross"})
-
-# computed by the numba kernels of `fast_kernels` (the indicators TA-Lib also has), in the
-# order of INDICATOR_COLUMNS; the others are polars expressions over the kernels' output
-KERNEL_COLUMNS: Final[tuple[str, ...]] = tuple(
-    name
-    for name in INDICATOR_COLUMNS
-    if not name.startswith(("kdj_", "rsi_cloud_", "volume_ratio_", "hv_"))
-)
-
 # working columns of `add_indicators`, dropped from its result
 _SERIES: Final = "_series"
 _BAR: Final = "_bar"
-_WORK_COLUMNS: Final[tuple[str, ...]] = (_SERIES, _BAR, "_log_return", "_high_9", "_low_9")
+_KDJ: Final = f"{KDJ_LENGTH}_{KDJ_SMOOTHING}"
+_WORK_COLUMNS: Final[tuple[str, ...]] = (
+    _SERIES,
+    _BAR,
+    "_log_return",
+    f"_high_{KDJ_LENGTH}",
+    f"_low_{KDJ_LENGTH}",
+)
 
 _NULL_FLOAT: Final = pl.lit(None, dtype=pl.Float64)
 _NULL_BOOL: Final = pl.lit(None, dtype=pl.Boolean)
@@ -323,9 +291,11 @@ def _kernel_columns(frame: pl.DataFrame, starts: npt.NDArray[np.int64]) -> pl.Da
         for name in ("high", "low", "close", "volume")
     )
     rows = fast_kernels.shared_indicators(high, low, close, volume, starts)
-    position = {name: row for row, name in enumerate(fast_kernels.COLUMNS)}
     return pl.DataFrame(
-        [pl.Series(name, rows[position[name]], nan_to_null=True) for name in KERNEL_COLUMNS]
+        [
+            pl.Series(name, row, nan_to_null=True)
+            for name, row in zip(KERNEL_COLUMNS, rows, strict=True)
+        ]
     )
 
 
@@ -379,17 +349,22 @@ def add_indicators(frame: pl.DataFrame) -> pl.DataFrame:
     annualize = math.sqrt(TRADING_DAYS_PER_YEAR)
 
     # the KDJ's extremes are materialized first: used three times each by the RSV
+    kdj_high, kdj_low = f"_high_{KDJ_LENGTH}", f"_low_{KDJ_LENGTH}"
     step_1 = [
-        _from_bar(8, pl.col("high").rolling_max(9)).alias("_high_9"),
-        _from_bar(8, pl.col("low").rolling_min(9)).alias("_low_9"),
-        _ratio_or(volume, sma(volume, 20, by=by), _NULL_FLOAT).alias("volume_ratio_20"),
+        _from_bar(KDJ_LENGTH - 1, pl.col("high").rolling_max(KDJ_LENGTH)).alias(kdj_high),
+        _from_bar(KDJ_LENGTH - 1, pl.col("low").rolling_min(KDJ_LENGTH)).alias(kdj_low),
+        _ratio_or(volume, sma(volume, VOLUME_RATIO_LENGTH, by=by), _NULL_FLOAT).alias(
+            f"volume_ratio_{VOLUME_RATIO_LENGTH}"
+        ),
         _from_bar(1, log_return(pl.col("close"), by=None)).alias("_log_return"),
     ]
-    top, bottom = pl.col("_high_9"), pl.col("_low_9")
+    top, bottom = pl.col(kdj_high), pl.col(kdj_low)
+    rsv, k, d = f"kdj_rsv_{KDJ_LENGTH}", f"kdj_k_{_KDJ}", f"kdj_d_{_KDJ}"
+    lead_rsi, base_rsi = pl.col(f"rsi_{RSI_CLOUD_LEAD_RSI}"), pl.col(f"rsi_{RSI_CLOUD_BASE_RSI}")
     step_2 = [
-        (100.0 * range_position(pl.col("close"), top, bottom, flat=0.5)).alias("kdj_rsv_9"),
-        ema(pl.col("rsi_7"), 3, by=by).alias("rsi_cloud_lead"),
-        ema(pl.col("rsi_14"), 14, by=by).alias("rsi_cloud_base"),
+        (100.0 * range_position(pl.col("close"), top, bottom, flat=0.5)).alias(rsv),
+        ema(lead_rsi, RSI_CLOUD_LEAD_LENGTH, by=by).alias("rsi_cloud_lead"),
+        ema(base_rsi, RSI_CLOUD_BASE_LENGTH, by=by).alias("rsi_cloud_base"),
         *(
             (stdev(pl.col("_log_return"), n, ddof=1, by=by) * annualize).alias(f"hv_{n}")
             for n in HV_LENGTHS
@@ -397,12 +372,12 @@ def add_indicators(frame: pl.DataFrame) -> pl.DataFrame:
     ]
     lead, base = pl.col("rsi_cloud_lead"), pl.col("rsi_cloud_base")
     step_3 = [
-        rma(pl.col("kdj_rsv_9"), 3, by=by).alias("kdj_k_9_3"),
+        rma(pl.col(rsv), KDJ_SMOOTHING, by=by).alias(k),
         _crossover_in_series(lead, base).alias("rsi_cloud_bull_cross"),
         _crossover_in_series(base, lead).alias("rsi_cloud_bear_cross"),
     ]
-    step_4 = [rma(pl.col("kdj_k_9_3"), 3, by=by).alias("kdj_d_9_3")]
-    step_5 = [(3.0 * pl.col("kdj_k_9_3") - 2.0 * pl.col("kdj_d_9_3")).alias("kdj_j_9_3")]
+    step_4 = [rma(pl.col(k), KDJ_SMOOTHING, by=by).alias(d)]
+    step_5 = [(3.0 * pl.col(k) - 2.0 * pl.col(d)).alias(f"kdj_j_{_KDJ}")]
 
     result = (
         pl.concat([frame, kernels, pl.DataFrame({_SERIES: series, _BAR: bar})], how="horizontal")

@@ -42,14 +42,6 @@ logger = logging.getLogger(__name__)
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-# LuxAlgo "SuperTrend AI (Clustering)" defaults.
-ST_AI_ATR_LENGTH = 10
-ST_AI_MIN_FACTOR = 1.0
-ST_AI_MAX_FACTOR = 5.0
-ST_AI_FACTOR_STEP = 0.5
-ST_AI_PERF_MEMORY = 10.0
-ST_AI_MAX_ITER = 1000
-ST_AI_CLUSTER_BEST = 2  # 'Best' = 2, 'Average' = 1, 'Worst' = 0 (index into sorted centroids)
 PINE_FLOAT_EQ_TOL = 1e-10  # see _pine_eq
 
 
@@ -456,7 +448,7 @@ def supertrend_ai(  # noqa: PLR0917 - numba kernels take positional arguments
     = 1 / 0 (NaN while ``stop`` is), ``perf_idx`` the cluster's performance index and ``factor``
     the target factor (mean factor of the chosen cluster, held while that cluster is empty).
     ``cluster`` picks the centroid: 2 'Best', 1 'Average', 0 'Worst'. LuxAlgo's defaults are
-    the ``ST_AI_*`` constants of this module.
+    the ``ST_AI_*`` constants of `swiftbolt_assets.features.spec`.
 
     Deviations from the Pine script: the clustering runs on every bar (Pine skips bars more
     than ``maxData`` = 10000 bars before the chart's last bar, which would make the values
