@@ -13,8 +13,8 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from swiftbolt_assets.features import fast_kernels
 from swiftbolt_assets.features.indicators import add_indicators, compute_talib_shared
+from swiftbolt_assets.features.kernels.shared import shared_indicators
 from swiftbolt_assets.features.spec import KERNEL_COLUMNS
 from swiftbolt_assets_tests.test_indicators import FIRST_VALUE as ALL_FIRST_VALUES
 
@@ -57,7 +57,7 @@ def _frame(series: dict[str, dict[str, Array]]) -> pl.DataFrame:
 
 def _kernel(ohlcv: dict[str, Array], starts: list[int] | None = None) -> dict[str, Array]:
     """The kernel's columns by name (NaN where undefined)."""
-    rows = fast_kernels.shared_indicators(
+    rows = shared_indicators(
         *(np.ascontiguousarray(ohlcv[name]) for name in ("high", "low", "close", "volume")),
         np.asarray(starts if starts is not None else [0], dtype=np.int64),
     )

@@ -4,11 +4,11 @@
 (symbol, timeframe, ts), and adds the columns of `INDICATOR_COLUMNS` without a Python loop over
 symbols or rows. The `KERNEL_COLUMNS` (the indicators TA-Lib also has: moving averages, RSI,
 MACD, ATR/DMI, Bollinger bands, Williams %R, CCI, MFI, OBV, ROC) come from one call of the numba
-kernel in `fast_kernels` over all series; the others (KDJ, RSI cloud and its crosses, volume
+kernel in `kernels.shared` over all series; the others (KDJ, RSI cloud and its crosses, volume
 ratio, historical volatility) are polars window expressions evaluated per series, some of them
 smoothing kernel columns. The helpers below (`sma`, `ema`, `rma`, `rsi`, `true_range`, `cci`,
 ...) build such expressions and default to ``.over(["symbol", "timeframe"])``; the kernels
-compute the same values as the helpers' definitions (see `fast_kernels`).
+compute the same values as the helpers' definitions (see `kernels.shared`).
 
 Conventions (they follow TA-Lib and TradingView's Pine ``ta.*`` functions):
 
@@ -53,7 +53,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from swiftbolt_assets.features import fast_kernels
+from swiftbolt_assets.features.kernels.shared import shared_indicators
 from swiftbolt_assets.features.spec import (
     CCI_CONSTANT,
     HV_LENGTHS,
@@ -290,7 +290,7 @@ def _kernel_columns(frame: pl.DataFrame, starts: npt.NDArray[np.int64]) -> pl.Da
         np.ascontiguousarray(frame[name].to_numpy(), dtype=np.float64)
         for name in ("high", "low", "close", "volume")
     )
-    rows = fast_kernels.shared_indicators(high, low, close, volume, starts)
+    rows = shared_indicators(high, low, close, volume, starts)
     return pl.DataFrame(
         [
             pl.Series(name, row, nan_to_null=True)
@@ -331,7 +331,7 @@ def add_indicators(frame: pl.DataFrame) -> pl.DataFrame:
     order, the input columns unchanged, and the indicator columns appended in the order of
     `INDICATOR_COLUMNS` (Float64, except the two Boolean cloud-cross flags).
 
-    The `KERNEL_COLUMNS` come from one call of the numba kernel of `fast_kernels` over all
+    The `KERNEL_COLUMNS` come from one call of the numba kernel of `kernels.shared` over all
     series; the rest is one lazy polars query of window expressions over the series, in steps
     that smooth the columns of earlier ones (so no window is nested in another). The windows are
     keyed on an integer series number (one per (symbol, timeframe) block of the sorted frame),

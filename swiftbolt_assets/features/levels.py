@@ -1,6 +1,6 @@
 """Path-dependent indicators (SuperTrend, SuperTrend AI, pivots, polynomial levels) on a frame.
 
-Pure polars + the numba kernels of :mod:`swiftbolt_assets.features.kernels`; no Dagster here.
+Pure polars + the numba kernels of `kernels.supertrend` and `kernels.price_levels`; no Dagster.
 :func:`add_path_indicators` takes bars sorted by (symbol, timeframe, ts), finds where each
 (symbol, timeframe) run starts, calls every kernel ONCE over the whole frame and adds the
 columns of :data:`PATH_INDICATOR_COLUMNS` (Float64, null where undefined):
@@ -31,14 +31,9 @@ import time
 import numpy as np
 import polars as pl
 
-from swiftbolt_assets.features.kernels import (
-    FloatArray,
-    IntArray,
-    pivot_levels,
-    poly_regression_levels,
-    supertrend,
-    supertrend_ai,
-)
+from swiftbolt_assets.features.kernels.price_levels import pivot_levels, poly_regression_levels
+from swiftbolt_assets.features.kernels.series import FloatArray, IntArray
+from swiftbolt_assets.features.kernels.supertrend import supertrend, supertrend_ai
 from swiftbolt_assets.features.spec import (
     PATH_INDICATOR_COLUMNS,
     PIVOT_PERIODS,
