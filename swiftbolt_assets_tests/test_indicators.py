@@ -16,15 +16,8 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from swiftbolt_assets.features.indicators import (
-    add_indicators,
-    cci,
-    ema,
-    rma,
-    rsi,
-    sma,
-    true_range,
-)
+from swiftbolt_assets.features.expressions import cci, ema, rma, rsi, sma, true_range
+from swiftbolt_assets.features.indicators import add_indicators
 from swiftbolt_assets.features.spec import BOOLEAN_INDICATOR_COLUMNS, INDICATOR_COLUMNS
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
