@@ -22,7 +22,7 @@ forecasts, evaluations of the go-live day's 1D forecasts, live scores, weights, 
 reported per step (``STEP_SUCCESS`` durations) and as wall time. ``make replay`` measures the
 same per stage over 60 days with full evaluation histories.
 Stage ``talib_ratio``: our computation of the indicators TA-Lib also has
-(``compute_talib_shared``: 36 columns) versus TA-Lib computing them on the same adjusted d1 data
+(``compute_talib_shared``: 32 columns) versus TA-Lib computing them on the same adjusted d1 data
 (a loop over symbols); the whole 43-column ``add_indicators`` is timed too.
 """
 

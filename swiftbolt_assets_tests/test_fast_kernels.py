@@ -13,12 +13,9 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from swiftbolt_assets.features import fast_kernels
-from swiftbolt_assets.features.indicators import (
-    KERNEL_COLUMNS,
-    add_indicators,
-    compute_talib_shared,
-)
+from swiftbolt_assets.features.indicators import add_indicators, compute_talib_shared
+from swiftbolt_assets.features.kernels.shared import shared_indicators
+from swiftbolt_assets.features.spec import KERNEL_COLUMNS
 from swiftbolt_assets_tests.test_indicators import FIRST_VALUE as ALL_FIRST_VALUES
 
 SP500 = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "sp500_daily"
@@ -60,11 +57,11 @@ def _frame(series: dict[str, dict[str, Array]]) -> pl.DataFrame:
 
 def _kernel(ohlcv: dict[str, Array], starts: list[int] | None = None) -> dict[str, Array]:
     """The kernel's columns by name (NaN where undefined)."""
-    rows = fast_kernels.shared_indicators(
+    rows = shared_indicators(
         *(np.ascontiguousarray(ohlcv[name]) for name in ("high", "low", "close", "volume")),
         np.asarray(starts if starts is not None else [0], dtype=np.int64),
     )
-    return dict(zip(fast_kernels.COLUMNS, rows, strict=True))
+    return dict(zip(KERNEL_COLUMNS, rows, strict=True))
 
 
 def _talib() -> Any:
@@ -72,7 +69,6 @@ def _talib() -> Any:
 
 
 def test_kernel_columns_are_the_indicator_columns() -> None:
-    assert sorted(fast_kernels.COLUMNS) == sorted(KERNEL_COLUMNS)
     bars = _frame({"A": _walk(300, seed=1), "B": _walk(40, seed=2)})
     shared = compute_talib_shared(bars)
     assert shared.columns == list(KERNEL_COLUMNS)
@@ -184,12 +180,12 @@ def test_matches_talib_on_real_daily_bars() -> None:
 
 # first defined bar of each kernel column: the kernel's share of the table that
 # test_indicators checks for all 43 columns
-FIRST_VALUE = {c: bar for c, bar in ALL_FIRST_VALUES.items() if c in fast_kernels.COLUMNS}
+FIRST_VALUE = {c: bar for c, bar in ALL_FIRST_VALUES.items() if c in KERNEL_COLUMNS}
 
 
 @pytest.mark.parametrize("length", [1, 2, 13, 14, 15, 200, 201, 300])
 def test_warm_up_of_short_series(length: int) -> None:
-    assert set(FIRST_VALUE) == set(fast_kernels.COLUMNS)
+    assert set(FIRST_VALUE) == set(KERNEL_COLUMNS)
     ours = _kernel(_walk(length, seed=length))
     for column, first in FIRST_VALUE.items():
         defined = ~np.isnan(ours[column])
@@ -206,7 +202,7 @@ def test_series_alone_equal_series_together_bit_for_bit() -> None:
     for k, walk in enumerate(walks):
         alone = _kernel(walk)
         part = slice(starts[k], starts[k] + lengths[k])
-        for column in fast_kernels.COLUMNS:
+        for column in KERNEL_COLUMNS:
             np.testing.assert_array_equal(ours[column][part], alone[column], err_msg=column)
 
 
@@ -215,7 +211,7 @@ def test_no_look_ahead() -> None:
     full = _kernel(walk)
     for k in (1, 14, 15, 34, 252, 399):
         prefix = _kernel({name: values[:k] for name, values in walk.items()})
-        for column in fast_kernels.COLUMNS:
+        for column in KERNEL_COLUMNS:
             np.testing.assert_array_equal(prefix[column], full[column][:k], err_msg=column)
 
 

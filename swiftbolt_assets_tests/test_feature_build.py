@@ -7,8 +7,9 @@ from datetime import UTC, date, datetime
 import polars as pl
 import pytest
 
-from swiftbolt_assets.features.build import build_features, feature_columns
+from swiftbolt_assets.features.build import build_features
 from swiftbolt_assets.features.schema import non_finite_counts, numeric_columns
+from swiftbolt_assets.features.spec import FEATURE_COLUMNS
 from swiftbolt_assets.ingestion.synthetic import demo_symbols, generate_bars
 from swiftbolt_assets.settings import EXCHANGE_TIMEZONE
 from swiftbolt_assets_tests.conftest import shared_path
@@ -105,7 +106,7 @@ def test_every_bar_gets_one_row_plus_a_row_per_completed_week(bars: pl.DataFrame
         .unique()
     )
     assert counts["w1"] == weeks.height  # END is a Friday: the last week is complete
-    assert features.columns == list(feature_columns())
+    assert features.columns == list(FEATURE_COLUMNS)
     assert non_finite_counts(features) == {}
 
 

@@ -16,17 +16,9 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from swiftbolt_assets.features.indicators import (
-    BOOLEAN_COLUMNS,
-    INDICATOR_COLUMNS,
-    add_indicators,
-    cci,
-    ema,
-    rma,
-    rsi,
-    sma,
-    true_range,
-)
+from swiftbolt_assets.features.expressions import cci, ema, rma, rsi, sma, true_range
+from swiftbolt_assets.features.indicators import add_indicators
+from swiftbolt_assets.features.spec import BOOLEAN_INDICATOR_COLUMNS, INDICATOR_COLUMNS
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 TRADINGVIEW = SHARED / "fixtures" / "tradingview"
@@ -363,7 +355,7 @@ def test_output_shape_order_and_types() -> None:
     assert out.columns == [*bars.columns, *INDICATOR_COLUMNS]
     assert_frame_equal(out.select(bars.columns), bars)
     for column in INDICATOR_COLUMNS:
-        expected = pl.Boolean if column in BOOLEAN_COLUMNS else pl.Float64
+        expected = pl.Boolean if column in BOOLEAN_INDICATOR_COLUMNS else pl.Float64
         assert out.schema[column] == expected, column
 
 
@@ -387,7 +379,7 @@ def test_constant_prices_give_defined_values() -> None:
     )
     zero_volume = bars.with_columns(pl.lit(0.0).alias("volume"), pl.lit("Z").alias("symbol"))
     out = add_indicators(pl.concat([bars, zero_volume]))
-    floats = [name for name in INDICATOR_COLUMNS if name not in BOOLEAN_COLUMNS]
+    floats = [name for name in INDICATOR_COLUMNS if name not in BOOLEAN_INDICATOR_COLUMNS]
     assert (
         out.select(
             pl.all_horizontal(pl.col(name).is_finite() | pl.col(name).is_null() for name in floats)

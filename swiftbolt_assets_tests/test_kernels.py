@@ -21,12 +21,10 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from swiftbolt_assets.features import kernels
-from swiftbolt_assets.features.levels import (
-    PATH_INDICATOR_COLUMNS,
-    PIVOT_PERIODS,
-    add_path_indicators,
-)
+from swiftbolt_assets.features.kernels.price_levels import pivot_levels, poly_regression_levels
+from swiftbolt_assets.features.kernels.supertrend import supertrend
+from swiftbolt_assets.features.levels import add_path_indicators
+from swiftbolt_assets.features.spec import PATH_INDICATOR_COLUMNS, PIVOT_PERIODS
 
 logger = logging.getLogger(__name__)
 
@@ -218,7 +216,7 @@ def test_supertrend_ai_columns_are_consistent() -> None:
 def test_supertrend_equals_pine_transcription(seed: int) -> None:
     ohlc = random_walk(1500, seed=seed)
     starts = np.array([0], dtype=np.int64)
-    line, direction = kernels.supertrend(ohlc["high"], ohlc["low"], ohlc["close"], starts, 10, 3.0)
+    line, direction = supertrend(ohlc["high"], ohlc["low"], ohlc["close"], starts, 10, 3.0)
     ref_line, ref_direction, _ = reference_supertrend(
         ohlc["high"], ohlc["low"], ohlc["close"], 10, 3.0
     )
@@ -263,7 +261,7 @@ def test_pivot_kernel_matches_brute_force_with_ties() -> None:
     low = np.concatenate([np.round(p["low"] * 2.0) / 2.0 for p in parts])
     starts = np.array([0, 700, 715], dtype=np.int64)
     periods = np.array(PIVOT_PERIODS, dtype=np.int64)
-    out_high, out_low = kernels.pivot_levels(high, low, starts, periods)
+    out_high, out_low = pivot_levels(high, low, starts, periods)
     bounds = [*starts.tolist(), high.shape[0]]
     for r, p in enumerate(PIVOT_PERIODS):
         for s, e in itertools.pairwise(bounds):
@@ -309,7 +307,7 @@ def test_poly_regression_reproduces_an_exact_quadratic() -> None:
 def test_poly_regression_matches_polyfit() -> None:
     ohlc = random_walk(400, seed=5)
     starts = np.array([0], dtype=np.int64)
-    support, resistance = kernels.poly_regression_levels(ohlc["low"], ohlc["high"], starts, 50)
+    support, resistance = poly_regression_levels(ohlc["low"], ohlc["high"], starts, 50)
     x = np.arange(50, dtype=np.float64)
     for j in (49, 50, 123, 399):
         for ours, values in ((support, ohlc["low"]), (resistance, ohlc["high"])):

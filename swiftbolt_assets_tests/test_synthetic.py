@@ -13,13 +13,8 @@ import pytest
 from swiftbolt_assets.calendar import sessions_table
 from swiftbolt_assets.ingestion.parsing import parse_files
 from swiftbolt_assets.ingestion.sources import SYMBOL_PATTERN, discover_files
-from swiftbolt_assets.ingestion.synthetic import (
-    COLUMNS,
-    PRICE_DECIMALS,
-    demo_symbols,
-    generate_bars,
-    write_drop_files,
-)
+from swiftbolt_assets.ingestion.synthetic import demo_symbols, generate_bars, write_drop_files
+from swiftbolt_assets.ingestion.synthetic_model import COLUMNS, PRICE_DECIMALS
 from swiftbolt_assets.ingestion.validation import split_bars
 
 # exchange-calendars 4.13 reads ``Series.values`` of tz-aware columns when it builds a calendar,

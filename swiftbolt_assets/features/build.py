@@ -20,51 +20,24 @@ from datetime import date
 import polars as pl
 
 from swiftbolt_assets.features.adjust import adjust_as_of
-from swiftbolt_assets.features.indicators import INDICATOR_COLUMNS, add_indicators
-from swiftbolt_assets.features.levels import PATH_INDICATOR_COLUMNS, add_path_indicators
-from swiftbolt_assets.features.regimes import REGIME_COLUMNS, add_regimes
+from swiftbolt_assets.features.indicators import add_indicators
+from swiftbolt_assets.features.levels import add_path_indicators
+from swiftbolt_assets.features.regimes import add_regimes
 from swiftbolt_assets.features.resample import weekly_bars
+from swiftbolt_assets.features.spec import (
+    ADX_COLUMN,
+    ATR_COLUMN,
+    FEATURE_COLUMNS,
+    KEY_COLUMNS,
+    LEVEL_COLUMNS,
+    MTF_COLUMNS,
+    RESISTANCE_CANDIDATES,
+    RSI_COLUMN,
+    SUPPORT_CANDIDATES,
+)
 
 DAILY_LOOKBACK_SESSIONS = 1600
 INTRADAY_LOOKBACK_SESSIONS = 60
-FEATURE_TIMEFRAMES = ("m15", "h1", "d1", "w1")
-
-KEY_COLUMNS = ("symbol", "timeframe", "ts", "session_date")
-BASE_COLUMNS = ("adj_factor", "adj_close", "is_synthetic")
-LEVEL_COLUMNS = (
-    "nearest_support",
-    "nearest_resistance",
-    "support_distance_atr",
-    "resistance_distance_atr",
-)
-MTF_COLUMNS = ("adx_14_prev_d1", "rsi_14_w1", "adx_14_w1")
-SUPPORT_CANDIDATES = (
-    "pivot_low_5",
-    "pivot_low_25",
-    "pivot_low_50",
-    "pivot_low_100",
-    "poly_support_50",
-)
-RESISTANCE_CANDIDATES = (
-    "pivot_high_5",
-    "pivot_high_25",
-    "pivot_high_50",
-    "pivot_high_100",
-    "poly_resistance_50",
-)
-
-
-def feature_columns() -> tuple[str, ...]:
-    """Every column of a feature row, in table order (bookkeeping columns aside)."""
-    return (
-        *KEY_COLUMNS,
-        *BASE_COLUMNS,
-        *INDICATOR_COLUMNS,
-        *PATH_INDICATOR_COLUMNS,
-        *LEVEL_COLUMNS,
-        *REGIME_COLUMNS,
-        *MTF_COLUMNS,
-    )
 
 
 def add_nearest_levels(frame: pl.DataFrame) -> pl.DataFrame:
@@ -80,28 +53,28 @@ def add_nearest_levels(frame: pl.DataFrame) -> pl.DataFrame:
     resistance = pl.min_horizontal(
         pl.when(pl.col(c) >= close).then(pl.col(c)) for c in RESISTANCE_CANDIDATES
     )
-    atr = pl.col("atr_14")
+    atr = pl.col(ATR_COLUMN)
+    nearest_support, nearest_resistance, support_distance, resistance_distance = LEVEL_COLUMNS
     return frame.with_columns(
-        support.alias("nearest_support"), resistance.alias("nearest_resistance")
+        support.alias(nearest_support), resistance.alias(nearest_resistance)
     ).with_columns(
+        pl.when(atr > 0).then((close - pl.col(nearest_support)) / atr).alias(support_distance),
         pl.when(atr > 0)
-        .then((close - pl.col("nearest_support")) / atr)
-        .alias("support_distance_atr"),
-        pl.when(atr > 0)
-        .then((pl.col("nearest_resistance") - close) / atr)
-        .alias("resistance_distance_atr"),
+        .then((pl.col(nearest_resistance) - close) / atr)
+        .alias(resistance_distance),
     )
 
 
 def add_multi_timeframe(frame: pl.DataFrame) -> pl.DataFrame:
     """``adx_14_prev_d1`` on d1/h1/m15 rows: the daily ADX of the previous completed session;
     ``rsi_14_w1``/``adx_14_w1`` on d1 rows: the weekly values of the last completed week."""
+    adx_prev_d1, rsi_w1, adx_w1 = MTF_COLUMNS
     daily = (
         frame.filter(pl.col("timeframe") == "d1")
         .select(
             "symbol",
             pl.col("session_date").alias("d1_date"),
-            pl.col("adx_14").alias("adx_14_prev_d1"),
+            pl.col(ADX_COLUMN).alias(adx_prev_d1),
         )
         .sort("d1_date")
     )
@@ -110,8 +83,8 @@ def add_multi_timeframe(frame: pl.DataFrame) -> pl.DataFrame:
         .select(
             "symbol",
             pl.col("session_date").alias("w1_last"),
-            pl.col("rsi_14").alias("rsi_14_w1"),
-            pl.col("adx_14").alias("adx_14_w1"),
+            pl.col(RSI_COLUMN).alias(rsi_w1),
+            pl.col(ADX_COLUMN).alias(adx_w1),
         )
         .sort("w1_last")
     )
@@ -137,11 +110,9 @@ def add_multi_timeframe(frame: pl.DataFrame) -> pl.DataFrame:
         joined.sort("__order")
         .drop("__order", "d1_date", "w1_last")
         .with_columns(
-            pl.when(pl.col("timeframe") != "w1")
-            .then(pl.col("adx_14_prev_d1"))
-            .alias("adx_14_prev_d1"),
-            pl.when(pl.col("timeframe") == "d1").then(pl.col("rsi_14_w1")).alias("rsi_14_w1"),
-            pl.when(pl.col("timeframe") == "d1").then(pl.col("adx_14_w1")).alias("adx_14_w1"),
+            pl.when(pl.col("timeframe") != "w1").then(pl.col(adx_prev_d1)).alias(adx_prev_d1),
+            pl.when(pl.col("timeframe") == "d1").then(pl.col(rsi_w1)).alias(rsi_w1),
+            pl.when(pl.col("timeframe") == "d1").then(pl.col(adx_w1)).alias(adx_w1),
         )
     )
 
@@ -161,7 +132,7 @@ def build_features(bars: pl.DataFrame, as_of: date, exchange: str) -> pl.DataFra
     )
     features = add_regimes(add_nearest_levels(add_path_indicators(add_indicators(base))))
     features = add_multi_timeframe(features).with_columns(pl.col("close").alias("adj_close"))
-    return features.select(feature_columns())
+    return features.select(FEATURE_COLUMNS)
 
 
 def plan_as_of(

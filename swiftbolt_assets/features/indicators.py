@@ -4,11 +4,12 @@
 (symbol, timeframe, ts), and adds the columns of `INDICATOR_COLUMNS` without a Python loop over
 symbols or rows. The `KERNEL_COLUMNS` (the indicators TA-Lib also has: moving averages, RSI,
 MACD, ATR/DMI, Bollinger bands, Williams %R, CCI, MFI, OBV, ROC) come from one call of the numba
-kernel in `fast_kernels` over all series; the others (KDJ, RSI cloud and its crosses, volume
+kernel in `kernels.shared` over all series; the others (KDJ, RSI cloud and its crosses, volume
 ratio, historical volatility) are polars window expressions evaluated per series, some of them
-smoothing kernel columns. The helpers below (`sma`, `ema`, `rma`, `rsi`, `true_range`, `cci`,
-...) build such expressions and default to ``.over(["symbol", "timeframe"])``; the kernels
-compute the same values as the helpers' definitions (see `fast_kernels`).
+smoothing kernel columns. The helpers of `expressions` (`sma`, `ema`, `rma`, `rsi`,
+`true_range`, `cci`, ...) build such expressions and default to ``.over(["symbol",
+"timeframe"])``; the kernels compute the same values as the helpers' definitions (see
+`kernels.shared`).
 
 Conventions (they follow TA-Lib and TradingView's Pine ``ta.*`` functions):
 
@@ -42,258 +43,57 @@ series, as null in the kernel columns, whose NaN means undefined); nulls in the 
 are rejected.
 """
 
-import functools
 import logging
 import math
-import operator
-from collections.abc import Sequence
 from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from swiftbolt_assets.features import fast_kernels
+from swiftbolt_assets.features.expressions import (
+    GROUP_KEYS,
+    NULL_FLOAT,
+    ema,
+    log_return,
+    range_position,
+    ratio_or,
+    rma,
+    sma,
+    stdev,
+)
+from swiftbolt_assets.features.kernels.shared import shared_indicators
+from swiftbolt_assets.features.spec import (
+    HV_LENGTHS,
+    INDICATOR_COLUMNS,
+    KDJ_LENGTH,
+    KDJ_SMOOTHING,
+    KERNEL_COLUMNS,
+    RSI_CLOUD_BASE_LENGTH,
+    RSI_CLOUD_BASE_RSI,
+    RSI_CLOUD_LEAD_LENGTH,
+    RSI_CLOUD_LEAD_RSI,
+    TRADING_DAYS_PER_YEAR,
+    VOLUME_RATIO_LENGTH,
+)
 
 logger = logging.getLogger(__name__)
 
-GROUP_KEYS: Final[tuple[str, str]] = ("symbol", "timeframe")
 PRICE_COLUMNS: Final[tuple[str, ...]] = ("open", "high", "low", "close", "volume")
 REQUIRED_COLUMNS: Final[tuple[str, ...]] = (*GROUP_KEYS, "ts", *PRICE_COLUMNS)
-TRADING_DAYS_PER_YEAR: Final = 252
-CCI_CONSTANT: Final = 0.015
-
-SMA_LENGTHS: Final[tuple[int, ...]] = (5, 10, 20, 50, 200)
-EMA_LENGTHS: Final[tuple[int, ...]] = (12, 26)
-RSI_LENGTHS: Final[tuple[int, ...]] = (14, 7)
-BOLLINGER_LENGTHS: Final[tuple[int, ...]] = (20, 30)
-BOLLINGER_WIDTH: Final = 2.0
-HV_LENGTHS: Final[tuple[int, ...]] = (20, 60)
-
-INDICATOR_COLUMNS: Final[tuple[str, ...]] = (
-    *(f"sma_{n}" for n in SMA_LENGTHS),
-    *(f"ema_{n}" for n in EMA_LENGTHS),
-    *(f"rsi_{n}" for n in RSI_LENGTHS),
-    "macd_12_26",
-    "macd_signal_12_26_9",
-    "macd_hist_12_26_9",
-    "atr_14",
-    "adx_14",
-    "plus_di_14",
-    "minus_di_14",
-    *(
-        f"bb_{part}_{n}"
-        for n in BOLLINGER_LENGTHS
-        for part in ("basis", "upper", "lower", "pct_b", "width")
-    ),
-    "kdj_rsv_9",
-    "kdj_k_9_3",
-    "kdj_d_9_3",
-    "kdj_j_9_3",
-    "rsi_cloud_lead",
-    "rsi_cloud_base",
-    "rsi_cloud_bull_cross",
-    "rsi_cloud_bear_cross",
-    "mfi_14",
-    "obv_252",
-    "volume_ratio_20",
-    "roc_5",
-    "roc_20",
-    "williams_r_14",
-    "cci_20",
-    *(f"hv_{n}" for n in HV_LENGTHS),
-)
-BOOLEAN_COLUMNS: Final[frozenset[str]] = frozenset({"rsi_cloud_bull_cross", "rsi_cloud_bear_cross"})
-
-# computed by the numba kernels of `fast_kernels` (the indicators TA-Lib also has), in the
-# order of INDICATOR_COLUMNS; the others are polars expressions over the kernels' output
-KERNEL_COLUMNS: Final[tuple[str, ...]] = tuple(
-    name
-    for name in INDICATOR_COLUMNS
-    if not name.startswith(("kdj_", "rsi_cloud_", "volume_ratio_", "hv_"))
-)
-
 # working columns of `add_indicators`, dropped from its result
 _SERIES: Final = "_series"
 _BAR: Final = "_bar"
-_WORK_COLUMNS: Final[tuple[str, ...]] = (_SERIES, _BAR, "_log_return", "_high_9", "_low_9")
+_KDJ: Final = f"{KDJ_LENGTH}_{KDJ_SMOOTHING}"
+_WORK_COLUMNS: Final[tuple[str, ...]] = (
+    _SERIES,
+    _BAR,
+    "_log_return",
+    f"_high_{KDJ_LENGTH}",
+    f"_low_{KDJ_LENGTH}",
+)
 
-_NULL_FLOAT: Final = pl.lit(None, dtype=pl.Float64)
 _NULL_BOOL: Final = pl.lit(None, dtype=pl.Boolean)
-
-
-def _sum_of(terms: Sequence[pl.Expr]) -> pl.Expr:
-    """Left-to-right sum (null if any term is null).
-
-    Unlike ``pl.sum_horizontal``, whose order of additions (and so last bit) can depend on the
-    engine and the frame's size, this gives the same value for a row whatever else is in the
-    frame.
-    """
-    return functools.reduce(operator.add, terms)
-
-
-def typical_price() -> pl.Expr:
-    """(high + low + close) / 3, computed as a product with 1/3 (elementwise).
-
-    polars divides by a scalar either exactly or through its reciprocal depending on the
-    evaluation context, so the last bit of ``x / 3.0`` can change with what else is in the
-    frame; an explicit product is the same everywhere. (Divisions by scalars are avoided
-    throughout this module for that reason.)
-    """
-    return (pl.col("high") + pl.col("low") + pl.col("close")) * (1.0 / 3.0)
-
-
-def _ratio_or(numerator: pl.Expr, denominator: pl.Expr, default: pl.Expr | float) -> pl.Expr:
-    """numerator / denominator, or ``default`` where the denominator is 0 (elementwise)."""
-    return pl.when(denominator == 0).then(default).otherwise(numerator / denominator)
-
-
-# --- helpers ---------------------------------------------------------------------------------
-#
-# Each helper returns an expression evaluated separately within every series: ``by`` names the
-# columns that identify a series (default ``GROUP_KEYS``). With ``by=None`` the helper returns the
-# bare, series-local expression, to be composed inside one enclosing ``.over(...)``: nesting one
-# window inside another is correct but evaluates the inner window once per outer group (slow).
-# Helpers take column expressions or elementwise combinations of them; to smooth another
-# helper's output, materialize it as a column first (as `add_indicators` does).
-
-By = Sequence[str] | None
-
-
-def per_group(expr: pl.Expr, by: By = GROUP_KEYS) -> pl.Expr:
-    """Evaluate ``expr`` separately within each series (``by=None``: leave it series-local)."""
-    return expr if by is None else expr.over(list(by))
-
-
-def sma(expr: pl.Expr, n: int, *, by: By = GROUP_KEYS) -> pl.Expr:
-    """Simple moving average over the last ``n`` bars; null until ``n`` values are available."""
-    return per_group(expr.rolling_mean(n), by)
-
-
-def stdev(expr: pl.Expr, n: int, ddof: int = 0, *, by: By = GROUP_KEYS) -> pl.Expr:
-    """Rolling standard deviation over ``n`` bars (``ddof=0``: population, as TA-Lib/Pine).
-
-    Exactly 0 when every value of the window is equal (no rounding residue from the running
-    sums), and never NaN: a variance that rounds below 0 is clipped to 0.
-    """
-    spread = expr.rolling_var(n, ddof=ddof).clip(lower_bound=0.0).sqrt()
-    flat = expr.rolling_max(n) == expr.rolling_min(n)
-    return per_group(pl.when(flat).then(0.0).otherwise(spread), by)
-
-
-def _seeded_ewm(expr: pl.Expr, n: int, alpha: float, by: By) -> pl.Expr:
-    """Exponential recursion ``y = alpha*x + (1-alpha)*y[1]`` seeded with an n-value mean.
-
-    The seed series is null on the first n-1 valid values of the series, the mean of the first
-    n valid values on the n-th, and the raw values after; ``ewm_mean(adjust=False,
-    ignore_nulls=True)`` then starts from the seed exactly as TA-Lib and Pine do. Valid values
-    are counted (rather than bar positions) so that an input with leading nulls is seeded on
-    its own first n values; inputs are expected to have no nulls after their first value.
-    """
-    if n < 1:
-        msg = f"window length must be at least 1, got {n}"
-        raise ValueError(msg)
-    valid = expr.is_not_null()
-    count = valid.cast(pl.Int64).cum_sum()
-    seeded = (
-        pl.when(~valid | (count < n))
-        .then(_NULL_FLOAT)
-        .when(count == n)
-        .then(expr.rolling_mean(n))
-        .otherwise(expr)
-    )
-    return per_group(seeded.ewm_mean(alpha=alpha, adjust=False, ignore_nulls=True), by)
-
-
-def ema(expr: pl.Expr, n: int, *, by: By = GROUP_KEYS) -> pl.Expr:
-    """Exponential moving average, alpha = 2/(n+1), seeded with the SMA of the first n values."""
-    return _seeded_ewm(expr, n, 2.0 / (n + 1), by)
-
-
-def rma(expr: pl.Expr, n: int, *, by: By = GROUP_KEYS) -> pl.Expr:
-    """Wilder's smoothing (Pine ``ta.rma``), alpha = 1/n, seeded with the SMA of the first n."""
-    return _seeded_ewm(expr, n, 1.0 / n, by)
-
-
-def true_range(
-    high: str = "high", low: str = "low", close: str = "close", *, by: By = GROUP_KEYS
-) -> pl.Expr:
-    """max(high-low, |high-prev close|, |low-prev close|); null on a series' first bar."""
-    h, lo, prev_close = pl.col(high), pl.col(low), pl.col(close).shift(1)
-    widest = pl.max_horizontal(h - lo, (h - prev_close).abs(), (lo - prev_close).abs())
-    return per_group(pl.when(prev_close.is_null()).then(_NULL_FLOAT).otherwise(widest), by)
-
-
-def rsi(expr: pl.Expr, n: int, *, by: By = GROUP_KEYS) -> pl.Expr:
-    """Wilder RSI: RMA of gains and losses seeded with their n-change mean (TA-Lib, Pine).
-
-    50 when both averages are 0 (a flat series), 100 when only the average loss is 0.
-    """
-    delta = expr.diff()
-    gain = rma(delta.clip(lower_bound=0.0), n, by=None)
-    loss = rma((-delta).clip(lower_bound=0.0), n, by=None)
-    total = gain + loss
-    return per_group(pl.when(total == 0).then(50.0).otherwise(100.0 * gain / total), by)
-
-
-def range_position(value: pl.Expr, top: pl.Expr, bottom: pl.Expr, flat: float) -> pl.Expr:
-    """(value - bottom) / (top - bottom), or ``flat`` when top == bottom (elementwise)."""
-    return pl.when(top == bottom).then(flat).otherwise((value - bottom) / (top - bottom))
-
-
-def stochastic_rsv(n: int, *, by: By = GROUP_KEYS) -> pl.Expr:
-    """KDJ raw stochastic value: 100 * (close - lowest low) / (highest high - lowest low).
-
-    50 when the highest high equals the lowest low over the ``n`` bars.
-    """
-    top, bottom = pl.col("high").rolling_max(n), pl.col("low").rolling_min(n)
-    return per_group(100.0 * range_position(pl.col("close"), top, bottom, flat=0.5), by)
-
-
-def crossover(a: pl.Expr, b: pl.Expr, *, by: By = GROUP_KEYS) -> pl.Expr:
-    """``a > b`` on this bar and ``a <= b`` on the previous one (Pine ``ta.crossover``).
-
-    Null while ``a`` or ``b`` is null on this bar; false on the first bar where both exist.
-    """
-    crossed = ((a > b) & (a.shift(1) <= b.shift(1))).fill_null(False)
-    return per_group(pl.when(a.is_null() | b.is_null()).then(_NULL_BOOL).otherwise(crossed), by)
-
-
-def crossunder(a: pl.Expr, b: pl.Expr, *, by: By = GROUP_KEYS) -> pl.Expr:
-    """``a < b`` on this bar and ``a >= b`` on the previous one (Pine ``ta.crossunder``)."""
-    return crossover(b, a, by=by)
-
-
-def mean_absolute_deviation(expr: pl.Expr, n: int, *, by: By = GROUP_KEYS) -> pl.Expr:
-    """Mean of |x - mean of the window| over the last ``n`` bars (TA-Lib's CCI deviation).
-
-    The window mean is subtracted from each of the ``n`` lagged values.
-    """
-    mean = expr.rolling_mean(n)
-    total = _sum_of([(expr.shift(k) - mean).abs() for k in range(n)])
-    return per_group(pl.when(mean.is_null()).then(_NULL_FLOAT).otherwise(total * (1.0 / n)), by)
-
-
-def cci(n: int, *, by: By = GROUP_KEYS) -> pl.Expr:
-    """Commodity Channel Index of the typical price (h+l+c)/3 with Lambert's 0.015 constant.
-
-    0 when the mean absolute deviation is 0 (all typical prices of the window equal).
-    """
-    tp = typical_price()
-    deviation = mean_absolute_deviation(tp, n, by=by)
-    flat = per_group(tp.rolling_max(n) == tp.rolling_min(n), by)
-    value = (tp - per_group(tp.rolling_mean(n), by)) / (CCI_CONSTANT * deviation)
-    return pl.when(flat | (deviation == 0)).then(0.0).otherwise(value)
-
-
-def log_return(expr: pl.Expr, *, by: By = GROUP_KEYS) -> pl.Expr:
-    """ln(x / previous x); null on the first bar or when either value is not positive."""
-    earlier = expr.shift(1)
-    value = (expr / earlier).log()
-    return per_group(pl.when((expr > 0) & (earlier > 0)).then(value).otherwise(_NULL_FLOAT), by)
-
-
-# --- the feature table -----------------------------------------------------------------------
 
 
 def _series_start() -> pl.Expr:
@@ -345,10 +145,12 @@ def _kernel_columns(frame: pl.DataFrame, starts: npt.NDArray[np.int64]) -> pl.Da
         np.ascontiguousarray(frame[name].to_numpy(), dtype=np.float64)
         for name in ("high", "low", "close", "volume")
     )
-    rows = fast_kernels.shared_indicators(high, low, close, volume, starts)
-    position = {name: row for row, name in enumerate(fast_kernels.COLUMNS)}
+    rows = shared_indicators(high, low, close, volume, starts)
     return pl.DataFrame(
-        [pl.Series(name, rows[position[name]], nan_to_null=True) for name in KERNEL_COLUMNS]
+        [
+            pl.Series(name, row, nan_to_null=True)
+            for name, row in zip(KERNEL_COLUMNS, rows, strict=True)
+        ]
     )
 
 
@@ -367,8 +169,10 @@ def _from_bar(first: int, expr: pl.Expr) -> pl.Expr:
 
 
 def _crossover_in_series(a: pl.Expr, b: pl.Expr) -> pl.Expr:
-    """`crossover` (a, b) within each series, with the previous bar's values taken from the
-    whole column and null on the first bar of a series (see `_from_bar`)."""
+    """Pine ``ta.crossover(a, b)`` within each series: ``a > b`` on this bar and ``a <= b`` on
+    the previous one; null while ``a`` or ``b`` is null on this bar, false on the first bar where
+    both exist. The previous bar's values are taken from the whole column and are null on the
+    first bar of a series (see `_from_bar`)."""
     previous_le = _from_bar(1, a.shift(1) <= b.shift(1))
     crossed = ((a > b) & previous_le).fill_null(False)
     return pl.when(a.is_null() | b.is_null()).then(_NULL_BOOL).otherwise(crossed)
@@ -382,7 +186,7 @@ def add_indicators(frame: pl.DataFrame) -> pl.DataFrame:
     order, the input columns unchanged, and the indicator columns appended in the order of
     `INDICATOR_COLUMNS` (Float64, except the two Boolean cloud-cross flags).
 
-    The `KERNEL_COLUMNS` come from one call of the numba kernel of `fast_kernels` over all
+    The `KERNEL_COLUMNS` come from one call of the numba kernel of `kernels.shared` over all
     series; the rest is one lazy polars query of window expressions over the series, in steps
     that smooth the columns of earlier ones (so no window is nested in another). The windows are
     keyed on an integer series number (one per (symbol, timeframe) block of the sorted frame),
@@ -400,17 +204,22 @@ def add_indicators(frame: pl.DataFrame) -> pl.DataFrame:
     annualize = math.sqrt(TRADING_DAYS_PER_YEAR)
 
     # the KDJ's extremes are materialized first: used three times each by the RSV
+    kdj_high, kdj_low = f"_high_{KDJ_LENGTH}", f"_low_{KDJ_LENGTH}"
     step_1 = [
-        _from_bar(8, pl.col("high").rolling_max(9)).alias("_high_9"),
-        _from_bar(8, pl.col("low").rolling_min(9)).alias("_low_9"),
-        _ratio_or(volume, sma(volume, 20, by=by), _NULL_FLOAT).alias("volume_ratio_20"),
+        _from_bar(KDJ_LENGTH - 1, pl.col("high").rolling_max(KDJ_LENGTH)).alias(kdj_high),
+        _from_bar(KDJ_LENGTH - 1, pl.col("low").rolling_min(KDJ_LENGTH)).alias(kdj_low),
+        ratio_or(volume, sma(volume, VOLUME_RATIO_LENGTH, by=by), NULL_FLOAT).alias(
+            f"volume_ratio_{VOLUME_RATIO_LENGTH}"
+        ),
         _from_bar(1, log_return(pl.col("close"), by=None)).alias("_log_return"),
     ]
-    top, bottom = pl.col("_high_9"), pl.col("_low_9")
+    top, bottom = pl.col(kdj_high), pl.col(kdj_low)
+    rsv, k, d = f"kdj_rsv_{KDJ_LENGTH}", f"kdj_k_{_KDJ}", f"kdj_d_{_KDJ}"
+    lead_rsi, base_rsi = pl.col(f"rsi_{RSI_CLOUD_LEAD_RSI}"), pl.col(f"rsi_{RSI_CLOUD_BASE_RSI}")
     step_2 = [
-        (100.0 * range_position(pl.col("close"), top, bottom, flat=0.5)).alias("kdj_rsv_9"),
-        ema(pl.col("rsi_7"), 3, by=by).alias("rsi_cloud_lead"),
-        ema(pl.col("rsi_14"), 14, by=by).alias("rsi_cloud_base"),
+        (100.0 * range_position(pl.col("close"), top, bottom, flat=0.5)).alias(rsv),
+        ema(lead_rsi, RSI_CLOUD_LEAD_LENGTH, by=by).alias("rsi_cloud_lead"),
+        ema(base_rsi, RSI_CLOUD_BASE_LENGTH, by=by).alias("rsi_cloud_base"),
         *(
             (stdev(pl.col("_log_return"), n, ddof=1, by=by) * annualize).alias(f"hv_{n}")
             for n in HV_LENGTHS
@@ -418,12 +227,12 @@ def add_indicators(frame: pl.DataFrame) -> pl.DataFrame:
     ]
     lead, base = pl.col("rsi_cloud_lead"), pl.col("rsi_cloud_base")
     step_3 = [
-        rma(pl.col("kdj_rsv_9"), 3, by=by).alias("kdj_k_9_3"),
+        rma(pl.col(rsv), KDJ_SMOOTHING, by=by).alias(k),
         _crossover_in_series(lead, base).alias("rsi_cloud_bull_cross"),
         _crossover_in_series(base, lead).alias("rsi_cloud_bear_cross"),
     ]
-    step_4 = [rma(pl.col("kdj_k_9_3"), 3, by=by).alias("kdj_d_9_3")]
-    step_5 = [(3.0 * pl.col("kdj_k_9_3") - 2.0 * pl.col("kdj_d_9_3")).alias("kdj_j_9_3")]
+    step_4 = [rma(pl.col(k), KDJ_SMOOTHING, by=by).alias(d)]
+    step_5 = [(3.0 * pl.col(k) - 2.0 * pl.col(d)).alias(f"kdj_j_{_KDJ}")]
 
     result = (
         pl.concat([frame, kernels, pl.DataFrame({_SERIES: series, _BAR: bar})], how="horizontal")

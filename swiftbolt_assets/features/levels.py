@@ -1,6 +1,6 @@
 """Path-dependent indicators (SuperTrend, SuperTrend AI, pivots, polynomial levels) on a frame.
 
-Pure polars + the numba kernels of :mod:`swiftbolt_assets.features.kernels`; no Dagster here.
+Pure polars + the numba kernels of `kernels.supertrend` and `kernels.price_levels`; no Dagster.
 :func:`add_path_indicators` takes bars sorted by (symbol, timeframe, ts), finds where each
 (symbol, timeframe) run starts, calls every kernel ONCE over the whole frame and adds the
 columns of :data:`PATH_INDICATOR_COLUMNS` (Float64, null where undefined):
@@ -31,7 +31,13 @@ import time
 import numpy as np
 import polars as pl
 
-from swiftbolt_assets.features.kernels import (
+from swiftbolt_assets.features.kernels.price_levels import pivot_levels, poly_regression_levels
+from swiftbolt_assets.features.kernels.series import FloatArray, IntArray
+from swiftbolt_assets.features.kernels.supertrend import supertrend, supertrend_ai
+from swiftbolt_assets.features.spec import (
+    PATH_INDICATOR_COLUMNS,
+    PIVOT_PERIODS,
+    POLY_WINDOW,
     ST_AI_ATR_LENGTH,
     ST_AI_CLUSTER_BEST,
     ST_AI_FACTOR_STEP,
@@ -39,37 +45,15 @@ from swiftbolt_assets.features.kernels import (
     ST_AI_MAX_ITER,
     ST_AI_MIN_FACTOR,
     ST_AI_PERF_MEMORY,
-    FloatArray,
-    IntArray,
-    pivot_levels,
-    poly_regression_levels,
-    supertrend,
-    supertrend_ai,
+    ST_AI_STRENGTH_MAX,
+    SUPERTREND_ATR_LENGTH,
+    SUPERTREND_FACTOR,
 )
 
 logger = logging.getLogger(__name__)
 
 GROUP = ("symbol", "timeframe")
 PRICE_COLUMNS = ("open", "high", "low", "close")
-SUPERTREND_ATR_LENGTH = 10
-SUPERTREND_FACTOR = 3.0
-PIVOT_PERIODS = (5, 25, 50, 100)
-POLY_WINDOW = 50
-STRENGTH_MAX = 10.0
-
-PATH_INDICATOR_COLUMNS: tuple[str, ...] = (
-    "supertrend_10_3",
-    "supertrend_dir_10_3",
-    "st_ai_stop",
-    "st_ai_ama",
-    "st_ai_trend",
-    "st_ai_perf_idx",
-    "st_ai_factor",
-    "st_ai_strength",
-    *(f"pivot_{side}_{p}" for p in PIVOT_PERIODS for side in ("high", "low")),
-    f"poly_support_{POLY_WINDOW}",
-    f"poly_resistance_{POLY_WINDOW}",
-)
 
 
 def group_starts(frame: pl.DataFrame) -> IntArray:
@@ -147,7 +131,7 @@ def add_path_indicators(frame: pl.DataFrame) -> pl.DataFrame:
         ST_AI_CLUSTER_BEST,
         ST_AI_MAX_ITER,
     )
-    strength: FloatArray = np.minimum(STRENGTH_MAX, np.floor(ai_perf_idx * 10.0 + 0.5))
+    strength: FloatArray = np.minimum(ST_AI_STRENGTH_MAX, np.floor(ai_perf_idx * 10.0 + 0.5))
     pivot_high: FloatArray
     pivot_low: FloatArray
     pivot_high, pivot_low = pivot_levels(
@@ -157,9 +141,10 @@ def add_path_indicators(frame: pl.DataFrame) -> pl.DataFrame:
     resistance: FloatArray
     support, resistance = poly_regression_levels(low, high, starts, POLY_WINDOW)
 
+    line_column, direction_column = PATH_INDICATOR_COLUMNS[:2]
     arrays: dict[str, FloatArray] = {
-        "supertrend_10_3": st_line,
-        "supertrend_dir_10_3": st_dir,
+        line_column: st_line,
+        direction_column: st_dir,
         "st_ai_stop": ai_stop,
         "st_ai_ama": ai_ama,
         "st_ai_trend": ai_trend,

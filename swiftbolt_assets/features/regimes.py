@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import polars as pl
 
+from swiftbolt_assets.features.spec import REGIME_COLUMNS
+
 GROUP = ("symbol", "timeframe")
 VOLATILITY_REGIMES = ("low", "normal", "high")
 TREND_REGIMES = ("downtrend", "sideways", "uptrend")
 MOMENTUM_REGIMES = ("ranging", "trending", "strong")
-REGIME_COLUMNS = ("volatility_regime", "trend_regime", "momentum_regime")
 
 
 def add_regimes(frame: pl.DataFrame) -> pl.DataFrame:
@@ -27,6 +28,7 @@ def add_regimes(frame: pl.DataFrame) -> pl.DataFrame:
     ratio = pl.when(hv_norm > 0).then(pl.col("hv_20") / hv_norm)
     slope = pl.col("sma_200") - pl.col("sma_200").shift(20).over(group)
     adx = pl.col("adx_14")
+    volatility_regime, trend_regime, momentum_regime = REGIME_COLUMNS
     return frame.with_columns(
         pl.when(ratio > 1.25)
         .then(pl.lit("high"))
@@ -34,7 +36,7 @@ def add_regimes(frame: pl.DataFrame) -> pl.DataFrame:
         .then(pl.lit("low"))
         .when(ratio.is_not_null())
         .then(pl.lit("normal"))
-        .alias("volatility_regime"),
+        .alias(volatility_regime),
         pl.when(slope.is_null())
         .then(pl.lit(None, dtype=pl.String))
         .when((pl.col("close") > pl.col("sma_200")) & (slope > 0))
@@ -42,12 +44,12 @@ def add_regimes(frame: pl.DataFrame) -> pl.DataFrame:
         .when((pl.col("close") < pl.col("sma_200")) & (slope < 0))
         .then(pl.lit("downtrend"))
         .otherwise(pl.lit("sideways"))
-        .alias("trend_regime"),
+        .alias(trend_regime),
         pl.when(adx >= 40)
         .then(pl.lit("strong"))
         .when(adx >= 20)
         .then(pl.lit("trending"))
         .when(adx.is_not_null())
         .then(pl.lit("ranging"))
-        .alias("momentum_regime"),
+        .alias(momentum_regime),
     )

@@ -5,26 +5,31 @@ from __future__ import annotations
 import pandera.polars as pa
 import polars as pl
 
-from swiftbolt_assets.features.build import FEATURE_TIMEFRAMES, feature_columns
 from swiftbolt_assets.features.regimes import (
     MOMENTUM_REGIMES,
     TREND_REGIMES,
     VOLATILITY_REGIMES,
 )
+from swiftbolt_assets.features.spec import (
+    BOOLEAN_INDICATOR_COLUMNS,
+    FEATURE_COLUMNS,
+    FEATURE_TIMEFRAMES,
+    KEY_COLUMNS,
+    REGIME_COLUMNS,
+)
 from swiftbolt_assets.ingestion.sources import SYMBOL_PATTERN
 
-BOOLEAN_COLUMNS = ("is_synthetic", "rsi_cloud_bull_cross", "rsi_cloud_bear_cross")
-REGIMES = {
-    "volatility_regime": VOLATILITY_REGIMES,
-    "trend_regime": TREND_REGIMES,
-    "momentum_regime": MOMENTUM_REGIMES,
-}
-TABLE_COLUMNS = (*feature_columns()[:4], "partition_date", *feature_columns()[4:])
+BOOLEAN_COLUMNS = ("is_synthetic", *BOOLEAN_INDICATOR_COLUMNS)
+REGIMES = dict(
+    zip(REGIME_COLUMNS, (VOLATILITY_REGIMES, TREND_REGIMES, MOMENTUM_REGIMES), strict=True)
+)
+_KEYS = len(KEY_COLUMNS)
+TABLE_COLUMNS = (*FEATURE_COLUMNS[:_KEYS], "partition_date", *FEATURE_COLUMNS[_KEYS:])
 
 
 def numeric_columns() -> list[str]:
-    skip = {"symbol", "timeframe", "ts", "session_date", *BOOLEAN_COLUMNS, *REGIMES}
-    return [c for c in feature_columns() if c not in skip]
+    skip = {*KEY_COLUMNS, *BOOLEAN_COLUMNS, *REGIMES}
+    return [c for c in FEATURE_COLUMNS if c not in skip]
 
 
 def features_schema() -> pa.DataFrameSchema:
@@ -36,8 +41,7 @@ def features_schema() -> pa.DataFrameSchema:
         "session_date": pa.Column(pl.Date),
         "partition_date": pa.Column(pl.Date),
         "is_synthetic": pa.Column(pl.Boolean),
-        "rsi_cloud_bull_cross": pa.Column(pl.Boolean, nullable=True),
-        "rsi_cloud_bear_cross": pa.Column(pl.Boolean, nullable=True),
+        **{name: pa.Column(pl.Boolean, nullable=True) for name in BOOLEAN_INDICATOR_COLUMNS},
         **{
             name: pa.Column(str, pa.Check.isin(list(values)), nullable=True)
             for name, values in REGIMES.items()
