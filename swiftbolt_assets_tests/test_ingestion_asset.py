@@ -201,3 +201,45 @@ def test_freshness_check_names_the_partition_without_a_bar(
     assert evaluation.passed is False
     assert evaluation.metadata["examples"].value == ["2026-11-20|AAA"]
     assert rows(engine, "SELECT count(*) FROM ohlc_bars") == [(0,)]
+
+
+def materialization_metadata(
+    result: dg.ExecuteInProcessResult, asset: str
+) -> dict[str, dg.MetadataValue]:
+    (event,) = [
+        e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey(asset)
+    ]
+    return dict(event.materialization.metadata)
+
+
+def test_the_rejects_check_names_examples_and_the_row_count_is_the_table(
+    engine: sa.Engine, database_url: str, drop_dir: Path, instance: dg.DagsterInstance
+) -> None:
+    bad = (
+        "2026-11-19,10,9,11,10,5,1,0\n"  # high < low
+        "2026-11-20,10,11,9,-10,5,1,0\n"  # negative close
+    )
+    write_csv(drop_dir / "csv" / "AAA_d1.csv", HEADER + daily_rows(SESSIONS, 10) + bad)
+    defs = setup(drop_dir, database_url, instance, ["AAA"])
+    materialize_range(defs, instance, "2026-11-18|AAA", "2026-11-20|AAA")
+    assert rows(engine, "SELECT count(*) FROM ohlc_rejects") == [(2,)]
+
+    # a run over one day writes that day's reject only; the table still holds both
+    result = materialize_range(defs, instance, "2026-11-20|AAA", "2026-11-20|AAA")
+
+    evaluation = next(
+        e.asset_check_evaluation_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        and e.asset_check_evaluation_data.check_name == NO_REJECTS
+    )
+    assert evaluation.passed is False
+    examples = evaluation.metadata["examples"].value
+    assert isinstance(examples, list)
+    assert len(examples) == 1
+    assert examples[0].startswith("AAA d1 csv/AAA_d1.csv line 8: ")
+    assert "close" in examples[0]
+    metadata = materialization_metadata(result, "ohlc_rejects")
+    assert metadata["dagster/row_count"].value == 2
+    assert metadata["rows_written_by_run"].value == 1
+
