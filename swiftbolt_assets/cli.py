@@ -143,6 +143,7 @@ def print_summary(urls: DatabaseUrls) -> None:
                 "GROUP BY r ORDER BY count(*) DESC LIMIT 5"
             )
         ).all()
+        total_rejects = conn.execute(sa.text("SELECT count(*) FROM ohlc_rejects")).scalar()
         symbols = conn.execute(sa.text("SELECT count(*) FROM symbols")).scalar()
         features = conn.execute(
             sa.text(
@@ -205,8 +206,14 @@ def print_summary(urls: DatabaseUrls) -> None:
         )
     for horizon, reason, n in skips:
         print(f"  ml_forecast_skips {horizon}: {n} × {reason}")
-    total_rejects = sum(n for _, n in rejects)
-    print(f"  ohlc_rejects: {total_rejects}" + "".join(f"\n    {n} × {r}" for r, n in rejects))
+    # the total is the table's, not the sum of the top reasons shown under it
+    shown = sum(n for _, n in rejects)
+    others = f"\n    {total_rejects - shown} × other reasons" if total_rejects != shown else ""
+    print(
+        f"  ohlc_rejects: {total_rejects}"
+        + "".join(f"\n    {n} × {r}" for r, n in rejects)
+        + others
+    )
 
 
 def cmd_dev(settings: Settings, port: int) -> int:
