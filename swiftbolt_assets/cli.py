@@ -90,13 +90,17 @@ def cmd_run(settings: Settings) -> int:
 
     with dg.DagsterInstance.get() as instance:
         known = list(instance.get_dynamic_partitions(SYMBOLS_PARTITION_NAME))
-        scan = scan_drop_folder(DropFolderResource().files(), None, known, partition_dates)
+        scan = scan_drop_folder(
+            DropFolderResource().files(), None, known, partition_dates, settings.exchange
+        )
         if scan.new_symbols:
             instance.add_dynamic_partitions(SYMBOLS_PARTITION_NAME, scan.new_symbols)
         print(
             f"drop folder {settings.drop_dir}: {len(scan.changed_files)} files, "
             f"{len(scan.new_symbols)} new symbols, {len(scan.ranges)} range run(s)"
         )
+        for skipped in [*scan.orphan_files, *scan.unregistered_files]:
+            print(f"  {skipped}: no valid symbol or bar, registered no symbol (rows quarantined)")
         failed = 0
         for request in run_requests(scan):
             tags = dict(request.tags)

@@ -23,7 +23,7 @@ from swiftbolt_assets.ingestion.quality import (
 from swiftbolt_assets.ingestion.resources import DropFolderResource
 from swiftbolt_assets.ingestion.store import write_batch
 from swiftbolt_assets.market import MarketCalendarResource
-from swiftbolt_assets.partitions import DATE_DIMENSION, PartitionSlice
+from swiftbolt_assets.partitions import DATE_DIMENSION, SYMBOLS_PARTITION_NAME, PartitionSlice
 from swiftbolt_assets.warehouse.resources import WarehouseResource
 
 GROUP = "ingestion"
@@ -140,13 +140,14 @@ def build_ingestion_assets(partitions_def: dg.PartitionsDefinition) -> dg.Assets
         run_slice = PartitionSlice.from_keys(list(context.partition_keys))
         exchange = market.exchange
         partition_dates = _partition_dates(context)
-        files = files_for_symbols(drop_folder.files(), run_slice.symbols)
+        registered = context.instance.get_dynamic_partitions(SYMBOLS_PARTITION_NAME)
+        files = files_for_symbols(drop_folder.files(), run_slice.symbols, registered)
         context.log.info(
             f"ingesting {len(run_slice.pairs)} partitions ({len(run_slice.dates)} dates × "
             f"{len(run_slice.symbols)} symbols) from {len(files)} files "
             f"in {drop_folder.directory()}"
         )
-        batch = build_batch(files, run_slice.pairs, partition_dates, exchange)
+        batch = build_batch(files, run_slice.pairs, partition_dates, exchange, registered)
         compute_s = time.perf_counter() - started
         context.log.info(
             f"validated {batch.stats['rows_read']} rows in {compute_s:.2f}s: {batch.stats}"

@@ -7,7 +7,7 @@ is new or changed, so nothing is processed twice.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 import polars as pl
@@ -16,7 +16,7 @@ from swiftbolt_assets.calendar import with_partition_dates
 from swiftbolt_assets.ingestion.parsing import parse_files
 from swiftbolt_assets.ingestion.planning import PartitionRange, plan_ranges
 from swiftbolt_assets.ingestion.sources import SourceFile
-from swiftbolt_assets.ingestion.validation import type_rows
+from swiftbolt_assets.ingestion.validation import split_bars, type_rows
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,9 @@ class DropFolderScan:
     ranges: list[PartitionRange]
     cursor: str
     orphan_files: list[str]
+    # files of symbols that are no partition and gave no valid bar: not registered, their rows
+    # are quarantined by every run (like orphans)
+    unregistered_files: list[str] = field(default_factory=list)
 
     @property
     def touched_partitions(self) -> int:
@@ -46,17 +49,39 @@ def load_cursor(cursor: str | None) -> dict[str, str]:
     return files
 
 
+def symbols_with_a_valid_bar(files: list[SourceFile], exchange: str) -> set[str]:
+    """The symbols among ``files`` of which some file gives at least one valid bar.
+
+    Files are validated in passes, the smallest file of each undecided symbol first, so a
+    symbol is usually decided by its small daily file without reading its intraday ones.
+    """
+    by_symbol: dict[str, list[SourceFile]] = {}
+    for file in sorted(files, key=lambda f: (f.size, f.relpath)):
+        by_symbol.setdefault(file.symbol, []).append(file)
+    found: set[str] = set()
+    while by_symbol:
+        batch = [queue.pop(0) for queue in by_symbol.values()]
+        parsed = parse_files(batch)
+        if not parsed.rows.is_empty():
+            found.update(split_bars(parsed.rows, exchange).bars["symbol"].unique().to_list())
+        by_symbol = {s: q for s, q in by_symbol.items() if q and s not in found}
+    return found
+
+
 def scan_drop_folder(
     files: list[SourceFile],
     cursor: str | None,
     known_symbols: list[str],
     partition_dates: list[date],
+    exchange: str,
 ) -> DropFolderScan:
     """Plan the runs that ingest new or changed ``files``.
 
     Rows are assigned to the partitions that hold their sessions; a readable file whose rows
     give no session (empty, unreadable, all timestamps bad) touches its symbol's latest
-    partition so its rejects are recorded. Files without a valid symbol ("orphans") are read by
+    partition so its rejects are recorded. A symbol becomes a partition only once one of its
+    files gives a valid bar: a file of garbage must not register a symbol and run the graph.
+    Files without a valid symbol ("orphans") and files of unregistered symbols are read by
     every ingestion run; if nothing else runs, the latest partition of the first known symbol
     is requested so they are reported.
     """
@@ -64,10 +89,16 @@ def scan_drop_folder(
     changed = [f for f in files if seen.get(f.relpath) != _fingerprint(f)]
     next_cursor = json.dumps({"files": {f.relpath: _fingerprint(f) for f in files}}, sort_keys=True)
     orphans = [f.relpath for f in changed if not f.has_valid_symbol]
-    valid = [f for f in changed if f.has_valid_symbol]
+    known = set(known_symbols)
+    named = [f for f in changed if f.has_valid_symbol]
     if not changed or not partition_dates:
         return DropFolderScan([f.relpath for f in changed], [], [], next_cursor, orphans)
 
+    registrable = symbols_with_a_valid_bar(
+        [f for f in files if f.has_valid_symbol and f.symbol not in known], exchange
+    )
+    valid = [f for f in named if f.symbol in known or f.symbol in registrable]
+    unregistered = [f.relpath for f in named if f.symbol not in known | registrable]
     latest = max(partition_dates)
     parsed = parse_files(valid)
     touched: set[tuple[date, str]] = set()
@@ -87,10 +118,9 @@ def scan_drop_folder(
             touched.add((latest, file.symbol))
             touched_symbols.add(file.symbol)
 
-    known = set(known_symbols)
     new_symbols = sorted(touched_symbols - known)
     order = [*known_symbols, *new_symbols]
-    if not touched and orphans and order:
+    if not touched and (orphans or unregistered) and order:
         touched.add((latest, order[0]))
     return DropFolderScan(
         changed_files=[f.relpath for f in changed],
@@ -98,4 +128,5 @@ def scan_drop_folder(
         ranges=plan_ranges(touched, order),
         cursor=next_cursor,
         orphan_files=orphans,
+        unregistered_files=unregistered,
     )
