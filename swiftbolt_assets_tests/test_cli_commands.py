@@ -1,6 +1,11 @@
-"""The cli's small commands against a real PostgreSQL."""
+"""The cli's small commands against a real PostgreSQL: the summary and ``sql``."""
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -9,6 +14,7 @@ from swiftbolt_assets.cli import print_summary
 from swiftbolt_assets.warehouse.database import DatabaseUrls
 
 pytestmark = pytest.mark.postgres
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_the_summary_counts_every_reject_not_only_the_top_reasons(
@@ -30,3 +36,43 @@ def test_the_summary_counts_every_reject_not_only_the_top_reasons(
     out = capsys.readouterr().out
     assert "ohlc_rejects: 7" in out
     assert "2 × close <= 0" in out
+
+
+def test_sql_runs_a_query_against_the_warehouse(database_url: str, tmp_path: Path) -> None:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("SWIFTBOLT_", "DAGSTER_"))},
+        "SWIFTBOLT_HOME": str(tmp_path / "state"),
+        "SWIFTBOLT_DATABASE_URL": database_url,
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "swiftbolt_assets.cli", "sql", "-c", "select 1 AS one"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = [line.strip() for line in done.stdout.splitlines()]
+    assert "one" in lines
+    assert "1" in lines
+
+
+def test_sql_reports_a_bad_query_with_a_failing_status(database_url: str, tmp_path: Path) -> None:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("SWIFTBOLT_", "DAGSTER_"))},
+        "SWIFTBOLT_HOME": str(tmp_path / "state"),
+        "SWIFTBOLT_DATABASE_URL": database_url,
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "swiftbolt_assets.cli", "sql", "-c", "select * from no_such"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "no_such" in done.stdout + done.stderr
