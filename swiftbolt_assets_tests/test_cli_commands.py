@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from swiftbolt_assets.cli import print_summary
+from swiftbolt_assets.cli import check_verdict, print_summary, quiet_library_warnings
+from swiftbolt_assets.ingestion.assets import FRESH, INTRADAY_COMPLETE
 from swiftbolt_assets.warehouse.database import DatabaseUrls
 
 pytestmark = pytest.mark.postgres
@@ -76,3 +78,28 @@ def test_sql_reports_a_bad_query_with_a_failing_status(database_url: str, tmp_pa
     )
     assert done.returncode != 0
     assert "no_such" in done.stdout + done.stderr
+
+
+def test_the_demo_s_deliberate_check_warnings_are_labelled_expected() -> None:
+    examples = ["SYN-A m15 2026-11-17: 25 of 26 bars"]
+    halted = check_verdict(INTRADAY_COMPLETE, False, "WARN", 6, examples, demo_only=True)
+    assert halted.startswith("WARN (expected: the synthetic demo data halts")
+    assert "6 found, e.g. ['SYN-A m15 2026-11-17: 25 of 26 bars']" in halted
+    # on real data the same finding is a plain failure, and other checks are never expected
+    assert check_verdict(INTRADAY_COMPLETE, False, "WARN", 6, examples, demo_only=False).startswith(
+        "FAIL (warn)"
+    )
+    assert check_verdict(FRESH, False, "WARN", 1, [], demo_only=True).startswith("FAIL (warn)")
+    assert check_verdict(FRESH, True, "WARN", 0, [], demo_only=True) == "pass"
+
+
+def test_library_warnings_are_quiet_and_others_still_show() -> None:
+    import dagster as dg
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        quiet_library_warnings()
+        warnings.warn("beta", dg.BetaWarning, stacklevel=1)
+        warnings.warn("preview", dg.PreviewWarning, stacklevel=1)
+        warnings.warn("ours", UserWarning, stacklevel=1)
+    assert [str(w.message) for w in caught] == ["ours"]
