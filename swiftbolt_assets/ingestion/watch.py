@@ -49,22 +49,21 @@ def load_cursor(cursor: str | None) -> dict[str, str]:
     return files
 
 
-def symbols_with_a_valid_bar(files: list[SourceFile], exchange: str) -> set[str]:
-    """The symbols among ``files`` of which some file gives at least one valid bar.
+def symbols_with_a_valid_bar(rows: pl.DataFrame, exchange: str, sample: int = 64) -> set[str]:
+    """The symbols of parsed ``rows`` of which at least one row is a valid bar.
 
-    Files are validated in passes, the smallest file of each undecided symbol first, so a
-    symbol is usually decided by its small daily file without reading its intraday ones.
+    The first ``sample`` rows of each file are validated first, which decides almost every
+    symbol; only the rows of symbols still undecided (garbage, all rows bad) are validated in
+    full. A bar valid among a few rows is valid among all (only duplicates depend on other
+    rows, and a duplicate's winner is a valid bar of the same symbol).
     """
-    by_symbol: dict[str, list[SourceFile]] = {}
-    for file in sorted(files, key=lambda f: (f.size, f.relpath)):
-        by_symbol.setdefault(file.symbol, []).append(file)
-    found: set[str] = set()
-    while by_symbol:
-        batch = [queue.pop(0) for queue in by_symbol.values()]
-        parsed = parse_files(batch)
-        if not parsed.rows.is_empty():
-            found.update(split_bars(parsed.rows, exchange).bars["symbol"].unique().to_list())
-        by_symbol = {s: q for s, q in by_symbol.items() if q and s not in found}
+    if rows.is_empty():
+        return set()
+    head = rows.group_by("source_file", maintain_order=True).head(sample)
+    found = set(split_bars(head, exchange).bars["symbol"].unique().to_list())
+    rest = rows.filter(~pl.col("symbol").is_in(list(found)))
+    if not rest.is_empty():
+        found.update(split_bars(rest, exchange).bars["symbol"].unique().to_list())
     return found
 
 
@@ -94,16 +93,22 @@ def scan_drop_folder(
     if not changed or not partition_dates:
         return DropFolderScan([f.relpath for f in changed], [], [], next_cursor, orphans)
 
-    registrable = symbols_with_a_valid_bar(
-        [f for f in files if f.has_valid_symbol and f.symbol not in known], exchange
-    )
-    valid = [f for f in named if f.symbol in known or f.symbol in registrable]
-    unregistered = [f.relpath for f in named if f.symbol not in known | registrable]
+    parsed = parse_files(named)
+    new_names = {f.symbol for f in named} - known
+    # a new symbol's unchanged files count too (a changed garbage file beside a good one)
+    named_paths = {f.relpath for f in named}
+    unchanged = [f for f in files if f.symbol in new_names and f.relpath not in named_paths]
+    candidates = pl.concat(
+        [parsed.rows, parse_files(unchanged).rows] if unchanged else [parsed.rows]
+    ).filter(pl.col("symbol").is_in(list(new_names)))
+    keep = known | symbols_with_a_valid_bar(candidates, exchange)
+    valid = [f for f in named if f.symbol in keep]
+    unregistered = [f.relpath for f in named if f.symbol not in keep]
     latest = max(partition_dates)
-    parsed = parse_files(valid)
+    rows = parsed.rows.filter(pl.col("symbol").is_in(list(keep)))
     touched: set[tuple[date, str]] = set()
-    if not parsed.rows.is_empty():
-        typed = type_rows(parsed.rows).filter(pl.col("session_date").is_not_null())
+    if not rows.is_empty():
+        typed = type_rows(rows).filter(pl.col("session_date").is_not_null())
         if not typed.is_empty():
             keyed = with_partition_dates(
                 typed.select("symbol", "session_date"), partition_dates
