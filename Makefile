@@ -11,7 +11,7 @@ export DAGSTER_EVENT_BATCH_SIZE ?= 1000
 export DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS ?= true
 PYTEST_ARGS ?=
 
-.PHONY: help install migrate run dev replay test test-service lint format bench clean
+.PHONY: help install migrate run dev replay psql test test-service lint format bench clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -37,6 +37,9 @@ dev: $(STAMP) ## open the Dagster UI (webserver + daemon) on http://127.0.0.1:30
 
 replay: $(STAMP) ## replay the daily cycle over the last 60 sp500 trading days (REPLAY_ARGS=...)
 	@$(BIN)/python -m swiftbolt_assets.cli replay $(REPLAY_ARGS)
+
+psql: $(STAMP) ## psql on the warehouse (embedded server or SWIFTBOLT_DATABASE_URL; SQL='...' runs one query)
+	@$(BIN)/python -m swiftbolt_assets.cli sql $(if $(SQL),-c "$(SQL)")
 
 test: $(STAMP) lint ## lint, type-check and run the whole test suite on the embedded PostgreSQL
 	@$(BIN)/python -m pytest $(PYTEST_ARGS)

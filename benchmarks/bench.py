@@ -259,13 +259,17 @@ def sensor_ticks(drop_root: Path) -> dict[str, Any]:
 
     from swiftbolt_assets.definitions import build_definitions
     from swiftbolt_assets.ingestion.resources import DropFolderResource
+    from swiftbolt_assets.market import MarketCalendarResource
     from swiftbolt_assets.settings import load_settings
 
     settings = dataclasses.replace(
         load_settings({}), partition_start=date.fromisoformat(GO_LIVE), drop_dir=drop_root
     )
     sensor = build_definitions(settings).resolve_sensor_def("new_ohlc_bars_sensor")
-    resources = {"drop_folder": DropFolderResource(path=str(drop_root))}
+    resources = {
+        "drop_folder": DropFolderResource(path=str(drop_root)),
+        "market": MarketCalendarResource(exchange=settings.exchange),
+    }
     with dg.DagsterInstance.ephemeral() as instance:
 
         def tick(cursor: str | None) -> tuple[float, Any]:

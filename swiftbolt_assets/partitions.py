@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import polars as pl
 
-from swiftbolt_assets.calendar import non_session_weekdays
+from swiftbolt_assets.calendar import non_session_weekdays, sessions_between
 from swiftbolt_assets.settings import EXCHANGE_TIMEZONE, Settings
 
 SYMBOLS_PARTITION_NAME = "symbols"
@@ -49,14 +49,32 @@ def trading_days_partitions(settings: Settings) -> dg.TimeWindowPartitionsDefini
         start=datetime(start.year, start.month, start.day),
         timezone=EXCHANGE_TIMEZONE,
         fmt="%Y-%m-%d",
-        end=(  # exclusive: the window after the last partition
-            datetime.combine(settings.partition_end + timedelta(days=1), time())
-            if settings.partition_end
-            else None
-        ),
+        end=_end_of_partitions(settings),
         end_offset=1,
         exclusions=list(holidays),
     )
+
+
+def _end_of_partitions(settings: Settings) -> datetime | None:
+    """Dagster's exclusive ``end``: the start of the session after ``partition_end``.
+
+    A partition exists only if its whole window ends by ``end``, and a session's window runs to
+    the next session (a Friday's to Monday, a day before a holiday's past the holiday), so the
+    day after ``partition_end`` would drop it whenever the next session is not the next day.
+    """
+    last = settings.partition_end
+    if last is None:
+        return None
+    if sessions_between(settings.exchange, last, last) != [last]:
+        msg = (
+            f"SWIFTBOLT_PARTITION_END={last} is not a {settings.exchange} trading day "
+            "(name the last session to replay)"
+        )
+        raise ValueError(msg)
+    following = sessions_between(
+        settings.exchange, last + timedelta(days=1), last + timedelta(days=14)
+    )
+    return datetime.combine(following[0], time())
 
 
 def daily_symbol_partitions(settings: Settings) -> dg.MultiPartitionsDefinition:

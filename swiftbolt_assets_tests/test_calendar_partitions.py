@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+import dagster as dg
 import polars as pl
 import pytest
 
@@ -105,3 +106,39 @@ def test_holidays_include_ad_hoc_closures() -> None:
     # 2025-01-09: national day of mourning for President Carter
     assert date(2025, 1, 9) in non_session_weekdays("XNYS", date(2025, 1, 1), date(2025, 1, 31))
     assert date(2025, 1, 1) in non_session_weekdays("XNYS", date(2025, 1, 1), date(2025, 1, 31))
+
+
+@pytest.mark.parametrize(
+    ("end", "last_keys"),
+    [
+        # a Friday: its window runs to Monday 00:00, past the day itself
+        ("2021-04-23", ["2021-04-21", "2021-04-22", "2021-04-23"]),
+        # the Thursday before Good Friday 2021: the next session is the Monday after
+        ("2021-04-01", ["2021-03-30", "2021-03-31", "2021-04-01"]),
+    ],
+)
+def test_the_last_session_named_is_the_last_partition(end: str, last_keys: list[str]) -> None:
+    settings = load_settings(
+        {"SWIFTBOLT_PARTITION_START": "2021-03-01", "SWIFTBOLT_PARTITION_END": end}
+    )
+    keys = trading_days_partitions(settings).get_partition_keys(
+        current_time=datetime(2026, 11, 25, 17, 30, tzinfo=NY)
+    )
+    assert keys[-3:] == last_keys
+    # a range run naming that day resolves (Dagster refused it: "not a valid partition key")
+    multi = daily_symbol_partitions(settings)
+    with dg.DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions("symbols", ["AAA", "BBB"])
+        in_range = multi.get_partition_keys_in_range(
+            dg.PartitionKeyRange(f"{last_keys[0]}|AAA", f"{end}|BBB"),
+            dynamic_partitions_store=instance,
+        )
+    assert {str(k) for k in in_range} == {f"{d}|{s}" for d in last_keys for s in ("AAA", "BBB")}
+
+
+def test_a_partition_end_that_is_no_session_is_refused() -> None:
+    settings = load_settings(
+        {"SWIFTBOLT_PARTITION_START": "2021-03-01", "SWIFTBOLT_PARTITION_END": "2021-04-24"}
+    )
+    with pytest.raises(ValueError, match=r"SWIFTBOLT_PARTITION_END=2021-04-24 is not a XNYS"):
+        trading_days_partitions(settings)

@@ -201,3 +201,72 @@ def test_freshness_check_names_the_partition_without_a_bar(
     assert evaluation.passed is False
     assert evaluation.metadata["examples"].value == ["2026-11-20|AAA"]
     assert rows(engine, "SELECT count(*) FROM ohlc_bars") == [(0,)]
+
+
+def materialization_metadata(
+    result: dg.ExecuteInProcessResult, asset: str
+) -> dict[str, dg.MetadataValue]:
+    (event,) = [
+        e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey(asset)
+    ]
+    return dict(event.materialization.metadata)
+
+
+def test_the_rejects_check_names_examples_and_the_row_count_is_the_table(
+    engine: sa.Engine, database_url: str, drop_dir: Path, instance: dg.DagsterInstance
+) -> None:
+    bad = (
+        "2026-11-19,10,9,11,10,5,1,0\n"  # high < low
+        "2026-11-20,10,11,9,-10,5,1,0\n"  # negative close
+    )
+    write_csv(drop_dir / "csv" / "AAA_d1.csv", HEADER + daily_rows(SESSIONS, 10) + bad)
+    defs = setup(drop_dir, database_url, instance, ["AAA"])
+    materialize_range(defs, instance, "2026-11-18|AAA", "2026-11-20|AAA")
+    assert rows(engine, "SELECT count(*) FROM ohlc_rejects") == [(2,)]
+
+    # a run over one day writes that day's reject only; the table still holds both
+    result = materialize_range(defs, instance, "2026-11-20|AAA", "2026-11-20|AAA")
+
+    evaluation = next(
+        e.asset_check_evaluation_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        and e.asset_check_evaluation_data.check_name == NO_REJECTS
+    )
+    assert evaluation.passed is False
+    examples = evaluation.metadata["examples"].value
+    assert isinstance(examples, list)
+    assert len(examples) == 1
+    assert examples[0].startswith("AAA d1 csv/AAA_d1.csv line 8: ")
+    assert "close" in examples[0]
+    metadata = materialization_metadata(result, "ohlc_rejects")
+    assert metadata["dagster/row_count"].value == 2
+    assert metadata["rows_written_by_run"].value == 1
+
+
+def test_files_of_unregistered_symbols_without_a_valid_bar_are_quarantined_by_any_run(
+    engine: sa.Engine, database_url: str, drop_dir: Path, instance: dg.DagsterInstance
+) -> None:
+    write_csv(drop_dir / "csv" / "AAA_d1.csv", HEADER + daily_rows(SESSIONS, 10))
+    write_csv(drop_dir / "csv" / "JUNK_d1.csv", "lorem ipsum, dolor\nsit amet\n")
+    write_csv(drop_dir / "csv" / "BAD_d1.csv", HEADER + "2026-11-19,10,9,11,10,5,1,0\n")
+    defs = setup(drop_dir, database_url, instance, ["AAA"])  # the sensor registered AAA only
+
+    result = materialize_range(defs, instance, "2026-11-20|AAA", "2026-11-20|AAA")
+
+    assert result.success
+    assert check_results(result)[ROWS_ADD_UP] is True
+    quarantined = rows(
+        engine,
+        "SELECT symbol, source_file, source_line, partition_date, reason FROM ohlc_rejects "
+        "WHERE symbol <> 'AAA' ORDER BY source_file",
+    )
+    assert [r[:4] for r in quarantined] == [
+        ("BAD", "csv/BAD_d1.csv", 2, None),
+        ("JUNK", "csv/JUNK_d1.csv", None, None),
+    ]
+    assert "high" in str(quarantined[0][4])
+    assert str(quarantined[1][4])  # the file's reason, e.g. the missing columns
+    # another run replaces them instead of adding them again
+    materialize_range(defs, instance, "2026-11-19|AAA", "2026-11-19|AAA")
+    assert rows(engine, "SELECT count(*) FROM ohlc_rejects WHERE symbol <> 'AAA'") == [(2,)]

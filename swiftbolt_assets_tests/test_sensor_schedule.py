@@ -32,7 +32,10 @@ def tick(
     context = dg.build_sensor_context(
         instance=instance,
         cursor=cursor,
-        resources={"drop_folder": DropFolderResource(path=str(drop_dir))},
+        resources={
+            "drop_folder": DropFolderResource(path=str(drop_dir)),
+            "market": MarketCalendarResource(exchange="XNYS"),
+        },
     )
     result = sensor(context)
     if isinstance(result, dg.SensorResult):
@@ -116,13 +119,48 @@ def test_run_keys_differ_between_ticks_and_repeat_within_one(
     assert [r.run_key for r in a.run_requests or []] == [r.run_key for r in b.run_requests or []]
 
 
-def test_an_unreadable_file_still_gets_a_run_that_reports_it(
+def test_an_unreadable_file_of_a_known_symbol_still_gets_a_run_that_reports_it(
     drop_dir: Path, instance: dg.DagsterInstance
 ) -> None:
+    instance.add_dynamic_partitions("symbols", ["AAPL"])
     write_csv(drop_dir / "csv" / "AAPL_d1.csv", "")
     defs = make_definitions("postgresql://unused/unused", drop_dir, START)
     result = tick(defs, instance, drop_dir, None)
     assert isinstance(result, dg.SensorResult)
+    ((start, end),) = ranges(result)
+    assert start == end
+    assert start.endswith("|AAPL")
+
+
+def test_a_file_without_a_valid_bar_registers_no_symbol(
+    drop_dir: Path, instance: dg.DagsterInstance
+) -> None:
+    write_csv(drop_dir / "csv" / "AAPL_d1.csv", HEADER + day("2026-11-18") + day("2026-11-19"))
+    write_csv(drop_dir / "csv" / "JUNK_d1.csv", "lorem ipsum, dolor\nsit amet\n\x00\x01 garbage\n")
+    # readable rows, none of them a valid bar (high < low, negative close)
+    write_csv(
+        drop_dir / "csv" / "BAD_d1.csv",
+        HEADER + "2026-11-19,10,9,11,10,5\n2026-11-20,10,11,9,-10,5\n",
+    )
+    defs = make_definitions("postgresql://unused/unused", drop_dir, START)
+
+    result = tick(defs, instance, drop_dir, None)
+
+    assert isinstance(result, dg.SensorResult)
+    assert instance.get_dynamic_partitions("symbols") == ["AAPL"]
+    # the runs of AAPL read the other two files and quarantine their rows
+    assert ranges(result) == [("2026-11-18|AAPL", "2026-11-19|AAPL")]
+
+
+def test_a_lone_file_without_a_valid_bar_is_reported_by_a_run_of_a_known_symbol(
+    drop_dir: Path, instance: dg.DagsterInstance
+) -> None:
+    instance.add_dynamic_partitions("symbols", ["AAPL"])
+    write_csv(drop_dir / "csv" / "JUNK_d1.csv", "garbage\n")
+    defs = make_definitions("postgresql://unused/unused", drop_dir, START)
+    result = tick(defs, instance, drop_dir, None)
+    assert isinstance(result, dg.SensorResult)
+    assert instance.get_dynamic_partitions("symbols") == ["AAPL"]
     ((start, end),) = ranges(result)
     assert start == end
     assert start.endswith("|AAPL")

@@ -8,12 +8,14 @@ is exactly one of
 - a bar of this run's slice, or a reject of this run's slice;
 - outside the slice (another partition's row: its own run writes it);
 - deferred (its session is after the last partition that exists: it waits for its day);
-- a file-scoped reject (no usable session date or no valid symbol), replaced by every run
-  that reads its file.
+- a file-scoped reject (no usable session date, no valid symbol, or a symbol that is no
+  registered partition because its files gave no valid bar), replaced by every run that reads
+  its file.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -60,11 +62,21 @@ class IngestionBatch:
 _valid_symbol = pl.col("symbol").fill_null("").str.contains(SYMBOL_PATTERN)
 
 
-def files_for_symbols(files: list[SourceFile], symbols: list[str]) -> list[SourceFile]:
-    """Files of ``symbols``, plus files whose name yields no valid symbol (every run reports
-    those, since they cannot be requested by a symbol partition)."""
+def files_for_symbols(
+    files: list[SourceFile], symbols: list[str], registered: Collection[str] | None = None
+) -> list[SourceFile]:
+    """Files of ``symbols``, plus files no symbol partition can request: a name that yields no
+    valid symbol, or a symbol that is not ``registered`` (the sensor registers a symbol only once
+    a file of it gives a valid bar). Every run reports those."""
     wanted = set(symbols)
-    return [f for f in files if f.symbol in wanted or not f.has_valid_symbol]
+    known = None if registered is None else set(registered)
+    return [
+        f
+        for f in files
+        if f.symbol in wanted
+        or not f.has_valid_symbol
+        or (known is not None and f.symbol not in known)
+    ]
 
 
 def _slice_frame(pairs: frozenset[tuple[date, str]]) -> pl.DataFrame:
@@ -73,11 +85,17 @@ def _slice_frame(pairs: frozenset[tuple[date, str]]) -> pl.DataFrame:
     )
 
 
-def _assign(frame: pl.DataFrame, partition_dates: list[date]) -> pl.DataFrame:
-    """Add ``partition_date`` to rows with a session date and a valid symbol, else null."""
+def _assign(
+    frame: pl.DataFrame, partition_dates: list[date], registered: Collection[str] | None = None
+) -> pl.DataFrame:
+    """Add ``partition_date`` to rows with a session date and a valid (registered) symbol;
+    the others are ``file_scoped``, with a null ``partition_date``."""
     eligible = pl.col("session_date").is_not_null() & _valid_symbol
-    dated = frame.filter(eligible)
-    undated = frame.filter(~eligible).with_columns(
+    if registered is not None:
+        eligible = eligible & pl.col("symbol").is_in(list(registered))
+    frame = frame.with_columns((~eligible).alias("file_scoped"))
+    dated = frame.filter(~pl.col("file_scoped"))
+    undated = frame.filter(pl.col("file_scoped")).with_columns(
         pl.lit(None, dtype=pl.Date).alias("partition_date")
     )
     if dated.is_empty():
@@ -90,8 +108,14 @@ def build_batch(
     pairs: frozenset[tuple[date, str]],
     partition_dates: list[date],
     exchange: str,
+    registered: Collection[str] | None = None,
 ) -> IngestionBatch:
-    """Parse, validate and slice ``files`` for the run covering ``pairs``."""
+    """Parse, validate and slice ``files`` for the run covering ``pairs``.
+
+    ``registered``: the symbols that are partitions (``None``: every valid symbol). Rejected rows
+    of other symbols belong to no partition: they are file-scoped. Their valid bars, if any, wait
+    for their symbol's own run (counted outside the slice).
+    """
     parsed = parse_files(files)
     validated = split_bars(parsed.rows, exchange)
     slice_keys = _slice_frame(pairs)
@@ -100,17 +124,17 @@ def build_batch(
     bars = _assign(validated.bars, partition_dates)
     bars_in = bars.join(slice_keys, on=["partition_date", "symbol"], how="semi")
 
-    rejects = _assign(validated.rejects, partition_dates)
-    file_scoped = rejects.filter(
-        pl.col("partition_date").is_null() & (pl.col("session_date").is_null() | ~_valid_symbol)
-    )
+    rejects = _assign(validated.rejects, partition_dates, registered)
+    file_scoped = rejects.filter(pl.col("file_scoped"))
     rejects_in = rejects.join(slice_keys, on=["partition_date", "symbol"], how="semi")
 
     def deferred(frame: pl.DataFrame) -> int:
         if last_partition is None:
             return 0
         return frame.filter(
-            pl.col("partition_date").is_null() & (pl.col("session_date") > last_partition)
+            ~pl.col("file_scoped")
+            & pl.col("partition_date").is_null()
+            & (pl.col("session_date") > last_partition)
         ).height
 
     file_errors = parsed.file_errors.with_columns(

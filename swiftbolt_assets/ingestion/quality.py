@@ -113,3 +113,21 @@ def stale_partitions(bars: pl.DataFrame, pairs: frozenset[tuple[date, str]]) -> 
         missing.height,
         _examples(missing, pl.format("{}|{}", "session_date", "symbol")),
     )
+
+
+def rejected_rows(rejects: pl.DataFrame) -> Finding:
+    """The run's quarantined rows and files, each example naming where it came from and why:
+    ``SYMBOL TIMEFRAME FILE line N: REASON`` (``FILE: REASON`` for a file-scoped reject)."""
+    where = pl.concat_str(
+        [
+            pl.col("symbol").fill_null(""),
+            pl.col("timeframe").fill_null(""),
+            pl.col("source_file"),
+        ],
+        separator=" ",
+    ).str.strip_chars()
+    line = pl.when(pl.col("source_line").is_not_null()).then(
+        pl.format(" line {}", pl.col("source_line"))
+    )
+    example = pl.concat_str([where, line.fill_null(""), pl.lit(": "), pl.col("reason")])
+    return Finding(rejects.is_empty(), rejects.height, _examples(rejects, example))

@@ -7,6 +7,7 @@ import dagster as dg
 
 from swiftbolt_assets.ingestion.resources import DropFolderResource
 from swiftbolt_assets.ingestion.watch import DropFolderScan, scan_drop_folder
+from swiftbolt_assets.market import MarketCalendarResource
 from swiftbolt_assets.partitions import DATE_DIMENSION, SYMBOLS_PARTITION_NAME, symbols_partitions
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -48,15 +49,24 @@ def build_new_bars_sensor(
         "as partitions and requests the touched (date, symbol) partitions as few range runs.",
     )
     def new_ohlc_bars_sensor(
-        context: dg.SensorEvaluationContext, drop_folder: DropFolderResource
+        context: dg.SensorEvaluationContext,
+        drop_folder: DropFolderResource,
+        market: MarketCalendarResource,
     ) -> dg.SensorResult | dg.SkipReason:
         known = list(context.instance.get_dynamic_partitions(SYMBOLS_PARTITION_NAME))
         partition_dates = [date.fromisoformat(k) for k in time_def.get_partition_keys()]
-        scan = scan_drop_folder(drop_folder.files(), context.cursor, known, partition_dates)
+        scan = scan_drop_folder(
+            drop_folder.files(), context.cursor, known, partition_dates, market.exchange
+        )
         if not scan.changed_files:
             return dg.SkipReason(f"no new or changed files in {drop_folder.directory()}")
         for orphan in scan.orphan_files:
             context.log.warning(f"{orphan}: no valid symbol; its rows are quarantined by every run")
+        for file in scan.unregistered_files:
+            context.log.warning(
+                f"{file}: no valid bar, so its symbol is not registered; its rows are "
+                "quarantined by every run"
+            )
         context.log.info(
             f"{len(scan.changed_files)} changed files, {len(scan.new_symbols)} new symbols, "
             f"{len(scan.ranges)} runs: {[f'{r.start_key}..{r.end_key}' for r in scan.ranges]}"

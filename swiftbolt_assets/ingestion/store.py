@@ -52,6 +52,7 @@ class WriteCounts:
     bars_written: int
     rejects_deleted: int
     rejects_written: int
+    rejects_total: int  # the whole table after the write (what Dagster's row count shows)
 
 
 def write_batch(
@@ -79,4 +80,5 @@ def write_batch(
         bars_written = copy_frame(conn, "ohlc_bars", bars)
         rejects_written = copy_frame(conn, "ohlc_rejects", rejects)
         conn.execute(_UPSERT_SYMBOLS, {"run_id": run_id, "symbols": symbols})
-    return WriteCounts(bars_deleted, bars_written, rejects_deleted, rejects_written)
+        rejects_total = conn.execute(sa.text("SELECT count(*) FROM ohlc_rejects")).scalar_one()
+    return WriteCounts(bars_deleted, bars_written, rejects_deleted, rejects_written, rejects_total)
