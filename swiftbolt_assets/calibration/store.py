@@ -1,4 +1,5 @@
-"""Warehouse reads of the calibration assets and of the forecasts that use their versions."""
+"""Warehouse reads and writes of the calibration assets and of the forecasts that use their
+versions."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import polars as pl
 import sqlalchemy as sa
 
 from swiftbolt_assets.calibration.confidence import ConfidenceMap
-from swiftbolt_assets.warehouse.slices import query_frame
+from swiftbolt_assets.warehouse.slices import NewKeys, SliceWrite, query_frame, write_slices
 
 CALIBRATION_SCHEMA: dict[str, pl.DataType] = {
     "version_id": pl.String(),
@@ -87,3 +88,11 @@ def calibration_versions(engine: sa.Engine) -> list[CalibrationVersion]:
     return [
         CalibrationVersion(r[0], r[1], r[2], ConfidenceMap(tuple(r[3]), tuple(r[4]))) for r in rows
     ]
+
+
+def insert_calibrations(engine: sa.Engine, frame: pl.DataFrame, run_id: str) -> int:
+    """Add the versions of ``frame`` that do not exist yet (by horizon and fitted_through);
+    return how many. A version is written once and never replaced, so a forecast's
+    calibration_version always names the map it used."""
+    write = SliceWrite("confidence_calibration", frame, NewKeys(("horizon", "fitted_through")))
+    return write_slices(engine, [write], run_id).written["confidence_calibration"]
