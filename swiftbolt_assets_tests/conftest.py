@@ -68,7 +68,11 @@ def database_url() -> Iterator[str]:
 @pytest.fixture
 def engine(database_url: str) -> sa.Engine:
     """The test database with every warehouse table emptied."""
-    engine = engine_for(database_url)
+    return empty_tables(engine_for(database_url))
+
+
+def empty_tables(engine: sa.Engine) -> sa.Engine:
+    """Truncate every warehouse table; return ``engine``."""
     with engine.begin() as conn:
         tables = conn.execute(
             sa.text(

@@ -1,16 +1,18 @@
-"""Concurrent and killed runs of one partition, observed inside PostgreSQL.
+"""Concurrent and killed writes of one slice, for every table's writer, observed inside
+PostgreSQL.
 
-Each writer runs in a process of its own (a subprocess running ``child_main`` of this module)
-against the test database. A test-only gate makes the race observable: a statement trigger on the
-written table waits on an advisory lock the test holds, so a writer that reaches its COPY stops
-there, mid-transaction, until the test lets it go. The tests then read ``pg_locks`` and
-``pg_stat_activity`` to see where each writer stands.
+Every table is written by ``warehouse/slices.py::write_slices`` (lock → delete the slice → COPY,
+one transaction), called by each asset's own writer. The world (``race_world``) is one daily cycle
+and one research run, saved once per module; each case restores it and lets writer processes
+(subprocesses running ``child_main``) rewrite one slice with the rows the cycle wrote: the
+replaced (partition_date, symbol) slice, the whole backtest, or the newest versions of an
+append-only table (model_registry, confidence_calibration: their older rows must stay as they
+are).
 
-Both tests run for two targets, two write paths: the ingestion multi-asset (``ohlc_bars``,
-written by ``ingestion/store.py::write_batch``) and ``forecast_evaluations_daily`` (written by
-``warehouse/slices.py::replace_slices``). For the latter, the world is a daily cycle run over a
-few days (forecasts and their evaluations); the raced run materializes that asset alone, over a
-partition date that has forecasts due, so it trains nothing.
+A test-only gate makes the race observable: a statement trigger on the written table waits on an
+advisory lock the test holds, so a writer that reaches its COPY stops there, mid-transaction,
+until the test lets it go. The tests then read ``pg_locks`` and ``pg_stat_activity`` to see where
+each writer stands.
 
 Advisory locks in ``pg_locks``: a bigint key ``k`` shows as ``classid`` = high 32 bits,
 ``objid`` = low 32 bits (both unsigned oids), ``objsubid`` = 1 (2 for the two-int4 form). The
@@ -25,247 +27,159 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from datetime import date
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TypeVar
 
-import dagster as dg
+import polars as pl
 import pytest
 import sqlalchemy as sa
 
-from swiftbolt_assets.definitions import DAILY_CYCLE_JOB
-from swiftbolt_assets.evaluation.outcomes import EVALUATION_COLUMNS
-from swiftbolt_assets.ingestion.synthetic import demo_symbols, generate_bars, write_drop_files
-from swiftbolt_assets_tests.conftest import PROJECT_ROOT, make_definitions, materialize_range
-from swiftbolt_assets_tests.test_forecast_assets import SMALL_MODELS
+from swiftbolt_assets.warehouse.database import engine_for
+from swiftbolt_assets_tests.conftest import PROJECT_ROOT, empty_tables
+from swiftbolt_assets_tests.race_probes import (
+    GATE_KEY,
+    RESULT_PREFIX,
+    Child,
+    Gate,
+    Waiter,
+    activity,
+    deleted_by,
+    poll,
+    query,
+    relation_locks,
+    scalar,
+    stop,
+    waiters,
+    with_app_name,
+)
+from swiftbolt_assets_tests.race_world import (
+    BOOKKEEPING,
+    JSONB,
+    WRITERS,
+    Writer,
+    build_world,
+    load_world,
+    restore,
+)
 
 pytestmark = pytest.mark.postgres
 
-T = TypeVar("T")
-
-# Test-only gate: classid 0x52414345 ("RACE") never equals a widened hashtext (0 or 0xFFFFFFFF).
-GATE_KEY = 0x52414345_00000001
-GATE_TRIGGER = "race_test_gate"
-RESULT_PREFIX = "RACE-RESULT "
 CHILD_CODE = (
     "import sys; from swiftbolt_assets_tests.test_races import child_main; "
     "sys.exit(child_main(sys.argv[1:]))"
 )
-STARTUP_TIMEOUT_S = 120.0  # a child imports Dagster, polars, lightgbm... on a shared CPU
+STARTUP_TIMEOUT_S = 120.0  # a child imports polars, lightgbm... on a shared CPU
 RUN_TIMEOUT_S = 120.0
 GONE_TIMEOUT_S = 60.0
-
-# What each watched backend waits for: the advisory key (classid:objid put back together).
-WAITING_ON = """
-SELECT a.application_name, a.pid, a.backend_xid::text AS xid, a.query,
-       l.classid::bigint AS classid, l.objid::bigint AS objid, l.objsubid,
-       (l.classid::bigint << 32) | l.objid::bigint AS lock_key
-FROM pg_stat_activity a
-JOIN pg_locks l ON l.pid = a.pid AND NOT l.granted AND l.locktype = 'advisory'
-     AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-WHERE a.datname = current_database() AND a.application_name = ANY(:apps)
-"""
-
-
-# --- the targets ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Target:
-    """What the writers materialize, and how the test reads the table they write.
-
-    ``prepare`` builds the world in the (empty) warehouse and the drop folder before the
-    baseline run. ``raced`` is a predicate on ``table``: the rows of the raced slice (every row
-    of the table for the ingestion). Queries in ``untouched`` give the same result before and
-    after any run of the target (raced, killed or normal); those in ``kept_on_kill`` the same
-    before and after a killed run; those in ``won`` give ``[(run_id,)]`` of the run that wrote
-    last.
-    """
-
-    id: str
-    table: str
-    selection: tuple[dg.AssetKey, ...]
-    partition_start: date
-    symbols: tuple[str, ...]
-    start_key: str
-    end_key: str
-    snapshot: str
-    key: str
-    prepare: Callable[[str, Path, dg.DagsterInstance, pytest.MonkeyPatch], None]
-    raced: str = "true"
-    won: tuple[str, ...] = ()
-    untouched: tuple[str, ...] = ()
-    kept_on_kill: tuple[str, ...] = ()
-
-    @property
-    def slice_run_ids(self) -> str:
-        return f"SELECT DISTINCT run_id FROM {self.table} WHERE {self.raced}"
-
-
-# The ingestion: every bar of two symbols over a week, written with their rejects and symbols.
-START = date(2026, 11, 16)
-SYMBOLS = demo_symbols(2)
-
-
-def prepare_bars(
-    database_url: str, drop_dir: Path, instance: dg.DagsterInstance, _: pytest.MonkeyPatch
-) -> None:
-    frames = generate_bars(
-        SYMBOLS, start=date(2026, 8, 3), end=date(2026, 11, 20), seed=11, intraday_sessions=5
-    )
-    write_drop_files(drop_dir, frames)
-
-
-INGESTION = Target(
-    id="ohlc_bars",
-    table="ohlc_bars",
-    selection=(dg.AssetKey("ohlc_bars"), dg.AssetKey("ohlc_rejects")),
-    partition_start=START,
-    symbols=tuple(SYMBOLS),
-    start_key=f"2026-11-16|{SYMBOLS[0]}",
-    end_key=f"2026-11-20|{SYMBOLS[-1]}",
-    snapshot=(
-        "SELECT symbol, timeframe, ts, session_date, partition_date, open, high, low, close, "
-        "volume, split_coefficient, dividend_amount, source_file, source_line FROM ohlc_bars "
-        "ORDER BY symbol, timeframe, ts"
-    ),
-    key="symbol, timeframe, ts",
-    prepare=prepare_bars,
-    won=("SELECT DISTINCT run_id FROM symbols",),
-    kept_on_kill=(
-        "SELECT * FROM symbols ORDER BY symbol",
-        "SELECT * FROM ohlc_rejects ORDER BY reject_id",
-    ),
-)
-
-# The evaluations: six symbols of daily bars, one daily cycle over 10-26..10-28 (forecasts and
-# their evaluations); the 1D forecasts of 10-27 are due on 10-28, the raced partition date.
-GO_LIVE = date(2026, 10, 26)
-EVALUATED = date(2026, 10, 28)
-EVAL_SYMBOLS = demo_symbols(6)
-EVALUATED_SLICE = f"partition_date = DATE '{EVALUATED}'"
-
-
-def prepare_forecasts(
-    database_url: str, drop_dir: Path, instance: dg.DagsterInstance, mp: pytest.MonkeyPatch
-) -> None:
-    frames = generate_bars(EVAL_SYMBOLS, start=date(2022, 9, 1), end=EVALUATED, seed=11)
-    write_drop_files(drop_dir, {key: f for key, f in frames.items() if key[1] == "d1"})
-    instance.add_dynamic_partitions("symbols", EVAL_SYMBOLS)
-    mp.setenv("OMP_NUM_THREADS", "1")  # LightGBM reads it at fit time; the CPU is shared
-    defs = make_definitions(database_url, drop_dir, GO_LIVE)
-    result = materialize_range(
-        defs,
-        instance,
-        f"{GO_LIVE}|{EVAL_SYMBOLS[0]}",
-        f"{EVALUATED}|{EVAL_SYMBOLS[-1]}",
-        run_config={"ops": {"forecast_models": {"config": SMALL_MODELS}}},
-    )
-    assert result.success
-
-
-EVALUATIONS = Target(
-    id="forecast_evaluations_daily",
-    table="forecast_evaluations_daily",
-    selection=(dg.AssetKey("forecast_evaluations_daily"),),
-    partition_start=GO_LIVE,
-    symbols=tuple(EVAL_SYMBOLS),
-    start_key=f"{EVALUATED}|{EVAL_SYMBOLS[0]}",
-    end_key=f"{EVALUATED}|{EVAL_SYMBOLS[-1]}",
-    # every column but the bookkeeping (run_id, created_at): evaluations are deterministic
-    snapshot=(
-        f"SELECT {', '.join(EVALUATION_COLUMNS)} FROM forecast_evaluations_daily "
-        "ORDER BY symbol, as_of_date, horizon"
-    ),
-    key="symbol, as_of_date, horizon",
-    prepare=prepare_forecasts,
-    raced=EVALUATED_SLICE,
-    untouched=(
-        # the other partition dates keep the cycle's evaluations
-        "SELECT partition_date, symbol, run_id, count(*) FROM forecast_evaluations_daily "
-        f"WHERE NOT ({EVALUATED_SLICE}) GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
-        # the evaluated forecasts stay as the cycle wrote them
-        "SELECT run_id, count(*) FROM ml_forecasts_daily GROUP BY 1 ORDER BY 1",
-    ),
-)
-
-TARGETS = {t.id: t for t in (INGESTION, EVALUATIONS)}
-over_targets = pytest.mark.parametrize("target", list(TARGETS.values()), ids=list(TARGETS))
+over_writers = pytest.mark.parametrize("writer", list(WRITERS.values()), ids=list(WRITERS))
 
 
 # --- the child process ---------------------------------------------------------------------------
 
 
-def run_target(
-    target: Target, database_url: str, drop_dir: Path, instance: dg.DagsterInstance
-) -> dg.ExecuteInProcessResult:
-    """One run of the target's assets over its range."""
-    instance.add_dynamic_partitions("symbols", list(target.symbols))
-    defs = make_definitions(database_url, drop_dir, target.partition_start)
-    return defs.resolve_job_def(DAILY_CYCLE_JOB).execute_in_process(
-        instance=instance,
-        asset_selection=list(target.selection),
-        tags={
-            "dagster/asset_partition_range_start": target.start_key,
-            "dagster/asset_partition_range_end": target.end_key,
-        },
-        raise_on_error=False,
-    )
-
-
 def child_main(argv: list[str]) -> int:
-    """Entry point of a writer process: ``argv`` = target id, database URL, drop folder."""
-    target_id, database_url, drop_dir = argv
-    with dg.DagsterInstance.ephemeral() as instance:
-        result = run_target(TARGETS[target_id], database_url, Path(drop_dir), instance)
-    print(RESULT_PREFIX + json.dumps({"run_id": result.run_id, "success": result.success}))
-    return 0 if result.success else 1
+    """Entry point of a writer process: ``argv`` = writer id, database URL, the saved world,
+    run id."""
+    writer_id, database_url, data_dir, run_id = argv
+    engine = engine_for(database_url)
+    WRITERS[writer_id].write(engine, load_world(Path(data_dir)), run_id)
+    engine.dispose()
+    print(RESULT_PREFIX + json.dumps({"run_id": run_id, "success": True}))
+    return 0
 
 
-# --- helpers of the tests ------------------------------------------------------------------------
+# --- the world of a case -------------------------------------------------------------------------
 
 
-def with_app_name(database_url: str, name: str) -> str:
-    """``database_url`` whose connections show ``application_name`` = ``name``."""
-    url = sa.engine.make_url(database_url).update_query_dict({"application_name": name})
-    return url.render_as_string(hide_password=False)
+@pytest.fixture(scope="module")
+def saved_world(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every table after one daily cycle and one research run, saved as parquet (once)."""
+    data_dir = tmp_path_factory.mktemp("race-world")
+    engine = engine_for(database_url)
+    empty_tables(engine)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("OMP_NUM_THREADS", "1")  # LightGBM reads it at fit time; the CPU is shared
+        build_world(database_url, engine, tmp_path_factory.mktemp("race-drop"), data_dir)
+    return data_dir
 
 
-@dataclass
-class Child:
-    """A writer process and the files its output goes to (no pipes: they could fill up)."""
+@dataclass(frozen=True)
+class Case:
+    """One case: the writer, the predicate of its raced rows, the saved world restored into the
+    test database (an append-only table without its raced rows), and the writer's table as the
+    cycle left it (what every write must end with)."""
 
-    name: str
-    process: subprocess.Popen[bytes]
-    stdout: Path
-    stderr: Path
-
-    def output(self) -> str:
-        return (
-            f"--- {self.name} exit={self.process.poll()} stdout:\n{self.stdout.read_text()}\n"
-            f"--- stderr (tail):\n{self.stderr.read_text()[-4000:]}"
-        )
-
-    def result(self) -> dict[str, object]:
-        lines = [
-            line.removeprefix(RESULT_PREFIX)
-            for line in self.stdout.read_text().splitlines()
-            if line.startswith(RESULT_PREFIX)
-        ]
-        assert len(lines) == 1, self.output()
-        result: dict[str, object] = json.loads(lines[0])
-        return result
+    database_url: str
+    data_dir: Path
+    logs: Path
+    writer: Writer
+    frames: dict[str, pl.DataFrame]
+    raced: str
+    cycle_rows: list[str]
 
 
-def start_child(name: str, target: Target, world: World) -> Child:
+def rows_of(engine: sa.Engine, sql: str) -> list[str]:
+    """The rows of ``sql`` as sorted reprs (NaN == NaN, unlike in a tuple)."""
+    return sorted(map(repr, query(engine, sql)))
+
+
+def snapshot(engine: sa.Engine, case: Case) -> list[str]:
+    """The writer's gated table without its bookkeeping columns, sorted."""
+    table = case.writer.table
+    columns = [c for c in case.frames[table].columns if c not in BOOKKEEPING]
+    select = ", ".join(f"{c}::text" if c in JSONB else c for c in columns)
+    return rows_of(engine, f"SELECT {select} FROM {table}")
+
+
+def slice_run_ids(engine: sa.Engine, case: Case) -> list[tuple[object, ...]]:
+    table = case.writer.table
+    return query(engine, f"SELECT DISTINCT run_id FROM {table} WHERE {case.raced} ORDER BY 1")
+
+
+def state(engine: sa.Engine, case: Case, outside: bool) -> dict[str, list[str]]:
+    """Every row of every table, bookkeeping included; ``outside``: but the writer's raced rows
+    and the ``symbols`` the ingestion refreshes."""
+    found = {}
+    for table in case.frames:
+        if outside and table == "symbols" and case.writer.also_won:
+            continue
+        where = f"NOT ({case.raced})" if outside and table in case.writer.tables else "true"
+        found[table] = rows_of(engine, f"SELECT * FROM {table} WHERE {where}")
+    return found
+
+
+@pytest.fixture
+def case(
+    engine: sa.Engine, database_url: str, saved_world: Path, writer: Writer, tmp_path: Path
+) -> Case:
+    frames = load_world(saved_world)
+    assert not frames[writer.table].is_empty(), f"the cycle wrote no {writer.table} row"
+    restore(engine, frames)
+    case = Case(database_url, saved_world, tmp_path, writer, frames, writer.raced(frames), [])
+    case = replace(case, cycle_rows=snapshot(engine, case))
+    if writer.append_only:
+        with engine.begin() as conn:
+            for sql in writer.referring:
+                conn.execute(sa.text(sql.format(raced=case.raced)))
+            conn.execute(sa.text(f"DELETE FROM {writer.table} WHERE {case.raced}"))
+    return case
+
+
+@pytest.fixture
+def gate(engine: sa.Engine, database_url: str, writer: Writer) -> Iterator[Gate]:
+    gate = Gate(database_url, writer.table)
+    try:
+        yield gate
+    finally:
+        gate.remove()
+
+
+def start_child(name: str, case: Case) -> Child:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
-    logs = world.drop_dir.parent
-    stdout, stderr = logs / f"{name}.out", logs / f"{name}.err"
-    argv = [target.id, with_app_name(world.database_url, name), str(world.drop_dir)]
+    stdout, stderr = case.logs / f"{name}.out", case.logs / f"{name}.err"
+    argv = [case.writer.id, with_app_name(case.database_url, name), str(case.data_dir), name]
     with stdout.open("wb") as out, stderr.open("wb") as err:
         process = subprocess.Popen(
             [sys.executable, "-c", CHILD_CODE, *argv],
@@ -277,228 +191,64 @@ def start_child(name: str, target: Target, world: World) -> Child:
     return Child(name, process, stdout, stderr)
 
 
-def stop(children: list[Child]) -> None:
-    for child in children:
-        if child.process.poll() is None:
-            child.process.kill()
-            child.process.wait(timeout=30)
-
-
-def poll(
-    probe: Callable[[], T | None],
-    timeout: float,
-    what: str,
-    children: Sequence[Child] = (),
-    diagnose: Callable[[], object] = lambda: "",
-) -> T:
-    """``probe()`` once it is not None; fail after ``timeout`` (with ``diagnose()``) or if a child
-    exits first."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value is not None:
-            return value
-        for child in children:
-            if child.process.poll() is not None:
-                pytest.fail(f"{child.name} exited while waiting for {what}\n{child.output()}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}; saw:\n{diagnose()}")
-        time.sleep(0.2)
-
-
-def activity(engine: sa.Engine, apps: list[str]) -> str:
-    """What the backends of ``apps`` are doing (for failure messages)."""
-    rows = query(
-        engine,
-        "SELECT application_name, pid, state, wait_event_type, wait_event, backend_xid::text, "
-        "left(query, 100) FROM pg_stat_activity "
-        "WHERE datname = current_database() AND application_name = ANY(:apps) ORDER BY 1",
-        apps=apps,
-    )
-    return "\n".join(map(str, rows)) or "(no backend)"
-
-
-def query(engine: sa.Engine, sql: str, **params: object) -> list[tuple[object, ...]]:
-    with engine.connect() as conn:
-        return [tuple(r) for r in conn.execute(sa.text(sql), params).all()]
-
-
-def scalar(engine: sa.Engine, sql: str, **params: object) -> object:
-    with engine.connect() as conn:
-        return conn.execute(sa.text(sql), params).scalar_one()
-
-
-@dataclass(frozen=True)
-class Waiter:
-    """A backend waiting for an advisory lock."""
-
-    app: str
-    pid: int
-    xid: str | None
-    query: str
-    classid: int
-    objid: int
-    objsubid: int
-    key: int
-
-
-def waiters(engine: sa.Engine, apps: list[str]) -> dict[str, Waiter]:
-    with engine.connect() as conn:
-        rows = conn.execute(sa.text(WAITING_ON), {"apps": apps}).all()
-    return {r[0]: Waiter(*r) for r in rows}
-
-
-def relation_locks(engine: sa.Engine, pid: int, table: str) -> list[str]:
-    """The locks ``pid`` holds on ``table``."""
-    return [
-        str(r[0])
-        for r in query(
-            engine,
-            "SELECT mode FROM pg_locks WHERE pid = :pid AND granted AND locktype = 'relation' "
-            "AND relation = CAST(:t AS regclass) ORDER BY mode",
-            pid=pid,
-            t=table,
-        )
-    ]
-
-
-def deleted_by(engine: sa.Engine, target: Target, xid: str) -> tuple[int, int]:
-    """The rows of the target's table deleted by (still open) transaction ``xid``: how many in
-    the raced slice, how many outside it."""
-    with engine.connect() as conn:
-        row = conn.execute(
-            sa.text(
-                f"SELECT count(*) FILTER (WHERE {target.raced}), "
-                f"count(*) FILTER (WHERE NOT ({target.raced})) "
-                f"FROM {target.table} WHERE xmax::text = :x"
-            ),
-            {"x": xid},
-        ).one()
-    return int(row[0]), int(row[1])
-
-
-def untouched(engine: sa.Engine, target: Target) -> list[list[tuple[object, ...]]]:
-    return [query(engine, q) for q in target.untouched]
-
-
-class Gate:
-    """The test-only gate: a statement trigger on ``table`` (COPY fires it) that waits while the
-    test holds the advisory lock ``GATE_KEY`` on a connection of its own."""
-
-    def __init__(self, database_url: str, table: str) -> None:
-        self._engine = sa.create_engine(
-            database_url, poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT"
-        )
-        self._table = table
-        self._holder: sa.Connection | None = None
-
-    def install(self) -> None:
-        with self._engine.connect() as conn:
-            conn.exec_driver_sql(
-                f"CREATE OR REPLACE FUNCTION {GATE_TRIGGER}() RETURNS trigger "
-                "LANGUAGE plpgsql AS $gate$ BEGIN "
-                f"PERFORM pg_advisory_lock_shared({GATE_KEY}); "
-                f"PERFORM pg_advisory_unlock_shared({GATE_KEY}); "
-                "RETURN NULL; END $gate$"
-            )
-            conn.exec_driver_sql(
-                f"CREATE TRIGGER {GATE_TRIGGER} BEFORE INSERT ON {self._table} "
-                f"FOR EACH STATEMENT EXECUTE FUNCTION {GATE_TRIGGER}()"
-            )
-
-    def hold(self) -> None:
-        self._holder = self._engine.connect()
-        self._holder.exec_driver_sql(f"SELECT pg_advisory_lock({GATE_KEY})")
-
-    def release(self) -> None:
-        if self._holder is not None:
-            self._holder.exec_driver_sql(f"SELECT pg_advisory_unlock({GATE_KEY})")
-            self._holder.close()
-            self._holder = None
-
-    def remove(self) -> None:
-        self.release()
-        with self._engine.connect() as conn:
-            conn.exec_driver_sql("SET lock_timeout = '60s'")
-            conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {GATE_TRIGGER} ON {self._table}")
-            conn.exec_driver_sql(f"DROP FUNCTION IF EXISTS {GATE_TRIGGER}()")
-        self._engine.dispose()
-
-
-@pytest.fixture
-def gate(engine: sa.Engine, database_url: str, target: Target) -> Iterator[Gate]:
-    gate = Gate(database_url, target.table)
-    try:
-        yield gate
-    finally:
-        gate.remove()
-
-
-@dataclass(frozen=True)
-class World:
-    """Where the target's runs happen: the test database, the drop folder, the test's own
-    Dagster instance (each child has an ephemeral one of its own)."""
-
-    database_url: str
-    drop_dir: Path
-    instance: dg.DagsterInstance
-
-
-@pytest.fixture
-def world(
-    engine: sa.Engine,
-    database_url: str,
-    drop_dir: Path,
-    target: Target,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[World]:
-    """The target's world, built in the emptied warehouse."""
-    with dg.DagsterInstance.ephemeral() as instance:
-        target.prepare(database_url, drop_dir, instance, monkeypatch)
-        yield World(database_url, drop_dir, instance)
-
-
 @dataclass(frozen=True)
 class Baseline:
-    """The table after a first, normal run of the target."""
+    """The warehouse before the raced or killed write."""
 
-    rows: list[tuple[object, ...]]
-    run_id: str
+    rows: list[str]
+    run_ids: list[tuple[object, ...]]
     slice_rows: int
-    untouched: list[list[tuple[object, ...]]]
+    outside: dict[str, list[str]]
+    everything: dict[str, list[str]]
 
 
-def baseline(engine: sa.Engine, target: Target, world: World) -> Baseline:
-    """Materialize the target's range in-process; return what it left."""
-    result = run_target(target, world.database_url, world.drop_dir, world.instance)
-    assert result.success
-    rows = query(engine, target.snapshot)
-    assert len(rows) > 0
-    slice_rows = int(
-        str(scalar(engine, f"SELECT count(*) FROM {target.table} WHERE {target.raced}"))
+def baseline(engine: sa.Engine, case: Case) -> Baseline:
+    table = case.writer.table
+    slice_rows = int(str(scalar(engine, f"SELECT count(*) FROM {table} WHERE {case.raced}")))
+    run_ids = slice_run_ids(engine, case)
+    if case.writer.append_only:
+        assert (slice_rows, run_ids) == (0, [])  # the raced versions are new
+    else:
+        assert slice_rows > 0
+        assert len(run_ids) == 1  # the cycle's
+    outside = state(engine, case, outside=True)
+    return Baseline(
+        snapshot(engine, case), run_ids, slice_rows, outside, state(engine, case, False)
     )
-    assert slice_rows > 0
-    assert query(engine, target.slice_run_ids) == [(result.run_id,)]
-    kept = untouched(engine, target)
-    assert all(kept), kept  # each check has something to compare
-    return Baseline(rows, result.run_id, slice_rows, kept)
+
+
+def parked_at_gate(engine: sa.Engine, case: Case, before: Baseline, inside: Waiter) -> None:
+    """``inside`` is in its COPY of the gated table, its transaction open, having deleted the
+    old slice (nothing for an append-only table) and nothing else; readers see the old rows."""
+    table = case.writer.table
+    assert (inside.classid, inside.objid, inside.objsubid) == (GATE_KEY >> 32, 1, 1)
+    assert inside.query.startswith(f"COPY {table} ")
+    assert "RowExclusiveLock" in relation_locks(engine, inside.pid, table)
+    if case.writer.append_only:
+        assert inside.xid is None  # it has deleted nothing, written nothing yet
+    else:
+        assert inside.xid is not None
+        assert deleted_by(engine, table, case.raced, inside.xid) == (before.slice_rows, 0)
+    assert snapshot(engine, case) == before.rows
+    assert slice_run_ids(engine, case) == before.run_ids
 
 
 # --- the tests -----------------------------------------------------------------------------------
 
 
-@over_targets
-def test_two_materializations_of_one_partition_started_at_once_do_not_interleave(
-    engine: sa.Engine, target: Target, world: World, gate: Gate
+@over_writers
+def test_two_writes_of_one_slice_started_at_once_do_not_interleave(
+    engine: sa.Engine, case: Case, gate: Gate
 ) -> None:
-    before = baseline(engine, target, world)
-    table_key = int(str(scalar(engine, "SELECT hashtext(:t)::bigint", t=target.table)))
+    before = baseline(engine, case)
+    first_lock = min(case.writer.tables)  # the locks are taken in sorted order
+    table_key = int(str(scalar(engine, "SELECT hashtext(:t)::bigint", t=first_lock)))
     gate.install()
     gate.hold()
     names = ["writer-a", "writer-b"]
     children: list[Child] = []
     try:
-        children = [start_child(n, target, world) for n in names]
+        children = [start_child(n, case) for n in names]
 
         def both_parked() -> dict[str, Waiter] | None:
             found = waiters(engine, names)
@@ -519,19 +269,11 @@ def test_two_materializations_of_one_partition_started_at_once_do_not_interleave
             table_key & 0xFFFFFFFF,
             1,
         )
-        assert (inside.classid, inside.objid, inside.objsubid) == (GATE_KEY >> 32, 1, 1)
-        # inside: in its COPY, the old slice (and nothing else) deleted by its open transaction
-        assert inside.query.startswith(f"COPY {target.table} ")
-        assert inside.xid is not None
-        assert "RowExclusiveLock" in relation_locks(engine, inside.pid, target.table)
-        assert deleted_by(engine, target, inside.xid) == (before.slice_rows, 0)
+        parked_at_gate(engine, case, before, inside)
         # outside: stopped at its first statement; it has written nothing, touched no table
         assert "pg_advisory_xact_lock" in outside.query
         assert outside.xid is None
-        assert relation_locks(engine, outside.pid, target.table) == []
-        # readers still see the old slice
-        assert query(engine, target.snapshot) == before.rows
-        assert query(engine, target.slice_run_ids) == [(before.run_id,)]
+        assert relation_locks(engine, outside.pid, case.writer.table) == []
 
         gate.release()
         for child in children:
@@ -542,35 +284,33 @@ def test_two_materializations_of_one_partition_started_at_once_do_not_interleave
     for child in children:
         assert child.process.returncode == 0, child.output()
         assert child.result()["success"] is True, child.output()
-    by_name = {c.name: str(c.result()["run_id"]) for c in children}
-    assert len({before.run_id, *by_name.values()}) == 3
-    # one copy of the slice, written wholly by the writer that went last
-    assert query(engine, target.snapshot) == before.rows
+    # one copy of the rows, the slice written wholly by one writer: the last one of a replaced
+    # slice; the first one of new versions (the second finds them there and adds nothing)
+    assert snapshot(engine, case) == case.cycle_rows
     duplicates = scalar(
         engine,
-        f"SELECT count(*) FROM (SELECT 1 FROM {target.table} GROUP BY {target.key} "
+        f"SELECT count(*) FROM (SELECT 1 FROM {case.writer.table} GROUP BY {case.writer.key} "
         "HAVING count(*) > 1) d",
     )
     assert duplicates == 0
-    winner = by_name[outside.app]
-    assert query(engine, target.slice_run_ids) == [(winner,)]
-    for sql in target.won:
+    winner = inside.app if case.writer.append_only else outside.app
+    assert slice_run_ids(engine, case) == [(winner,)]
+    for sql in case.writer.also_won:
         assert query(engine, sql) == [(winner,)]
-    assert untouched(engine, target) == before.untouched
+    assert state(engine, case, outside=True) == before.outside
 
 
-@over_targets
-def test_a_run_killed_during_its_write_leaves_the_previous_slice_intact(
-    engine: sa.Engine, target: Target, world: World, gate: Gate
+@over_writers
+def test_a_write_killed_during_its_copy_leaves_the_previous_slice_intact(
+    engine: sa.Engine, case: Case, gate: Gate
 ) -> None:
-    before = baseline(engine, target, world)
-    kept = [query(engine, sql) for sql in target.kept_on_kill]
+    before = baseline(engine, case)
     gate.install()
     gate.hold()
     name = "victim"
     children: list[Child] = []
     try:
-        children = [start_child(name, target, world)]
+        children = [start_child(name, case)]
         victim = poll(
             lambda: waiters(engine, [name]).get(name),
             STARTUP_TIMEOUT_S,
@@ -579,9 +319,7 @@ def test_a_run_killed_during_its_write_leaves_the_previous_slice_intact(
             lambda: activity(engine, [name]),
         )
         assert victim.key == GATE_KEY
-        assert victim.query.startswith(f"COPY {target.table} ")
-        assert victim.xid is not None
-        assert deleted_by(engine, target, victim.xid) == (before.slice_rows, 0)
+        parked_at_gate(engine, case, before, victim)
 
         os.kill(children[0].process.pid, signal.SIGKILL)
         assert children[0].process.wait(timeout=30) == -signal.SIGKILL
@@ -598,29 +336,27 @@ def test_a_run_killed_during_its_write_leaves_the_previous_slice_intact(
         poll(
             gone,
             GONE_TIMEOUT_S,
-            "the killed run's backend to go",
+            "the killed writer's backend to go",
             (),
             lambda: activity(engine, [name]),
         )
     finally:
         stop(children)
 
-    assert query(engine, target.snapshot) == before.rows
-    assert query(engine, target.slice_run_ids) == [(before.run_id,)]
-    assert [query(engine, sql) for sql in target.kept_on_kill] == kept
-    assert untouched(engine, target) == before.untouched
+    # every table as it was, bookkeeping included; no lock left behind
+    assert state(engine, case, outside=False) == before.everything
     table_locks = scalar(
         engine,
         "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
-        "AND (classid::bigint << 32) | objid::bigint = hashtext(:t)::bigint",
-        t=target.table,
+        "AND (classid::bigint << 32) | objid::bigint = ANY(SELECT hashtext(t)::bigint "
+        "FROM unnest(CAST(:tables AS text[])) t)",
+        tables=list(case.writer.tables),
     )
     assert table_locks == 0
 
-    # nothing left behind: the next run replaces the slice as usual
+    # nothing left behind: the next write goes through as usual
     gate.remove()
-    result = run_target(target, world.database_url, world.drop_dir, world.instance)
-    assert result.success
-    assert query(engine, target.snapshot) == before.rows
-    assert query(engine, target.slice_run_ids) == [(result.run_id,)]
-    assert untouched(engine, target) == before.untouched
+    case.writer.write(engine, case.frames, "next")
+    assert snapshot(engine, case) == case.cycle_rows
+    assert slice_run_ids(engine, case) == [("next",)]
+    assert state(engine, case, outside=True) == before.outside

@@ -14,7 +14,14 @@ from swiftbolt_assets.definitions import RESERVED_TABLES, build_definitions
 from swiftbolt_assets.settings import load_settings
 from swiftbolt_assets.warehouse.database import with_driver
 from swiftbolt_assets.warehouse.migrate import current_revision, head_revision, upgrade
-from swiftbolt_assets.warehouse.slices import copy_frame, delete_slice, lock_tables, stage_slice
+from swiftbolt_assets.warehouse.slices import (
+    NewKeys,
+    Partitions,
+    SliceWrite,
+    Statement,
+    WholeTable,
+    write_slices,
+)
 from swiftbolt_assets_tests.test_definitions import table_owners
 
 pytestmark = pytest.mark.postgres
@@ -93,30 +100,66 @@ def test_the_schema_refuses_impossible_bars(
         insert_bar(conn, **overrides)
 
 
+def bar_frame(**overrides: object) -> pl.DataFrame:
+    """``BAR`` (without its run_id) typed like the table, for a binary COPY."""
+    row = {k: v for k, v in {**BAR, **overrides}.items() if k != "run_id"}
+    return pl.DataFrame({k: [v] for k, v in row.items()}).with_columns(
+        pl.col("ts").str.to_datetime(time_zone="UTC"),
+        pl.col("session_date", "partition_date").str.to_date(),
+        pl.col("open", "high", "low", "close", "volume").cast(pl.Float64),
+        pl.col("source_line").cast(pl.Int32),
+    )
+
+
+SLICE = Partitions([(date(2026, 11, 20), "AAA")])
+
+
 def test_a_failed_write_leaves_the_previous_slice_intact(engine: sa.Engine) -> None:
     with engine.begin() as conn:
         insert_bar(conn)
-    broken = pl.DataFrame({**{k: [v] for k, v in BAR.items()}, "high": [1.0]}).with_columns(
-        pl.col("ts").str.to_datetime(time_zone="UTC"),
-        pl.col("session_date", "partition_date").str.to_date(),
-        pl.col("open", "low", "close", "volume").cast(pl.Float64),
-        pl.col("source_line").cast(pl.Int32),
-    )  # typed like the table (binary COPY), but high < close violates a check
-    deleted: list[int] = []
-
-    def replace_slice() -> None:
-        with engine.begin() as conn:
-            lock_tables(conn, ["ohlc_bars"])
-            stage_slice(conn, [(date(2026, 11, 20), "AAA")])
-            deleted.append(delete_slice(conn, "ohlc_bars"))
-            copy_frame(conn, "ohlc_bars", broken)
-
+    broken = bar_frame(high=1.0)  # high < close violates a check
     # COPY goes through psycopg directly, so its error is psycopg's own
     with pytest.raises(psycopg.errors.CheckViolation):
-        replace_slice()
-    assert deleted == [1]
+        write_slices(engine, [SliceWrite("ohlc_bars", broken, SLICE)], "broken")
     with engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT high FROM ohlc_bars")).scalars().all() == [11.0]
+        assert conn.execute(sa.text("SELECT high, run_id FROM ohlc_bars")).all() == [(11.0, "r")]
+
+
+def test_a_failed_extra_statement_rolls_the_whole_write_back(engine: sa.Engine) -> None:
+    with engine.begin() as conn:
+        insert_bar(conn)
+    fails = Statement("symbols", "INSERT INTO symbols (symbol) VALUES ('bad symbol')")
+    with pytest.raises(sa.exc.IntegrityError):
+        write_slices(engine, [SliceWrite("ohlc_bars", bar_frame(close=10.7), SLICE)], "x", [fails])
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT close, run_id FROM ohlc_bars")).all() == [(10.5, "r")]
+
+
+def test_each_scope_deletes_what_it_names_and_chunks_go_in_one_write(engine: sa.Engine) -> None:
+    with engine.begin() as conn:
+        insert_bar(conn)
+        insert_bar(conn, symbol="BBB")
+    other_day = {"ts": "2026-11-19T05:00:00Z", "session_date": "2026-11-19"}
+    chunks = (bar_frame(**other_day), bar_frame(close=10.7))
+    counts = write_slices(engine, [SliceWrite("ohlc_bars", iter(chunks), SLICE)], "p")
+    assert (counts.deleted, counts.written) == ({"ohlc_bars": 1}, {"ohlc_bars": 2})
+    # append-only: a row whose key exists is left as it is, a new one is added
+    keys = ("symbol", "timeframe", "ts")
+    new = pl.concat([bar_frame(symbol="BBB", close=10.9), bar_frame(symbol="CCC")])
+    counts = write_slices(engine, [SliceWrite("ohlc_bars", new, NewKeys(keys))], "n")
+    assert (counts.deleted, counts.written) == ({"ohlc_bars": 0}, {"ohlc_bars": 1})
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT symbol, session_date, close, run_id FROM ohlc_bars ORDER BY 1, 2")
+        ).all()
+    assert [(r[0], str(r[1]), r[2], r[3]) for r in rows] == [
+        ("AAA", "2026-11-19", 10.5, "p"),
+        ("AAA", "2026-11-20", 10.7, "p"),
+        ("BBB", "2026-11-20", 10.5, "r"),
+        ("CCC", "2026-11-20", 10.5, "n"),
+    ]
+    counts = write_slices(engine, [SliceWrite("ohlc_bars", bar_frame(), WholeTable())], "w")
+    assert (counts.deleted, counts.written) == ({"ohlc_bars": 4}, {"ohlc_bars": 1})
 
 
 def test_postgres_urls_get_the_driver_each_client_needs() -> None:

@@ -27,10 +27,11 @@ from swiftbolt_assets.calibration.schema import calibration_schema, weights_sche
 from swiftbolt_assets.calibration.store import (
     CALIBRATION_SCHEMA,
     calibration_keys,
+    insert_calibrations,
     read_backtest_outcomes,
 )
 from swiftbolt_assets.calibration.weights import LOOKBACK, WeightFitParams, fit_weights
-from swiftbolt_assets.evaluation.store import insert_calibrations, read_evaluations
+from swiftbolt_assets.evaluation.store import read_evaluations
 from swiftbolt_assets.forecasting.research import FORECAST_BACKTEST_PREDICTIONS
 from swiftbolt_assets.forecasting.retraining import due_versions
 from swiftbolt_assets.forecasting.schema import validated
@@ -39,7 +40,7 @@ from swiftbolt_assets.market import MarketCalendarResource
 from swiftbolt_assets.metadata import by_horizon, markdown_table
 from swiftbolt_assets.partitions import PartitionSlice, date_window, go_live_date
 from swiftbolt_assets.warehouse.resources import WarehouseResource
-from swiftbolt_assets.warehouse.slices import replace_slices
+from swiftbolt_assets.warehouse.slices import Partitions, SliceWrite, write_slices
 
 GROUP = "calibration"
 CONFIDENCE_CALIBRATION = dg.AssetKey("confidence_calibration")
@@ -104,7 +105,11 @@ def build_weights_asset(
         )
         rows = validated(rows, weights_schema(spec))
         compute_s = time.perf_counter() - started
-        replace_slices(engine, {spec.tables.weights: rows}, run_slice.pairs, context.run.run_id)
+        write_slices(
+            engine,
+            [SliceWrite(spec.tables.weights, rows, Partitions(run_slice.pairs))],
+            context.run.run_id,
+        )
         write_s = time.perf_counter() - started - compute_s
         methods = dict(rows.group_by("method").len().rows())
         table = by_horizon(

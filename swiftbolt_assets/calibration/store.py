@@ -1,5 +1,5 @@
-"""Warehouse reads of the calibration assets (the forecasts read the versions they apply in
-``forecasting/store.py``)."""
+"""Warehouse reads and writes of the calibration assets (the forecasts read the versions they
+apply in ``forecasting/store.py``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import date
 import polars as pl
 import sqlalchemy as sa
 
-from swiftbolt_assets.warehouse.slices import query_frame
+from swiftbolt_assets.warehouse.slices import NewKeys, SliceWrite, query_frame, write_slices
 
 CALIBRATION_SCHEMA: dict[str, pl.DataType] = {
     "version_id": pl.String(),
@@ -65,3 +65,11 @@ def read_backtest_outcomes(engine: sa.Engine, horizons: list[str], through: date
         pl.max_horizontal(probs).alias("confidence"),
         (top == truth).cast(pl.Float64).alias("correct"),
     )
+
+
+def insert_calibrations(engine: sa.Engine, frame: pl.DataFrame, run_id: str) -> int:
+    """Add the versions of ``frame`` that do not exist yet (by horizon and fitted_through);
+    return how many. A version is written once and never replaced, so a forecast's
+    calibration_version always names the map it used."""
+    write = SliceWrite("confidence_calibration", frame, NewKeys(("horizon", "fitted_through")))
+    return write_slices(engine, [write], run_id).written["confidence_calibration"]

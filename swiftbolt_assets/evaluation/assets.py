@@ -29,7 +29,7 @@ from swiftbolt_assets.market import MarketCalendarResource
 from swiftbolt_assets.metadata import by_horizon
 from swiftbolt_assets.partitions import PartitionSlice, date_window
 from swiftbolt_assets.warehouse.resources import WarehouseResource
-from swiftbolt_assets.warehouse.slices import replace_slices
+from swiftbolt_assets.warehouse.slices import Partitions, SliceWrite, write_slices
 
 GROUP = "evaluation"
 
@@ -114,10 +114,9 @@ def _evaluations_asset(
                 evaluations.select(EVALUATION_COLUMNS), evaluations_schema(spec)
             )
         compute_s = time.perf_counter() - started
-        replace_slices(
+        write_slices(
             engine,
-            {spec.tables.evaluations: evaluations},
-            run_slice.pairs,
+            [SliceWrite(spec.tables.evaluations, evaluations, Partitions(run_slice.pairs))],
             context.run.run_id,
         )
         write_s = time.perf_counter() - started - compute_s
@@ -206,7 +205,11 @@ def _live_asset(
         )
         scores = validated(live_scores(evaluations, run_slice.frame()), live_schema(spec))
         compute_s = time.perf_counter() - started
-        replace_slices(engine, {spec.tables.live: scores}, run_slice.pairs, context.run.run_id)
+        write_slices(
+            engine,
+            [SliceWrite(spec.tables.live, scores, Partitions(run_slice.pairs))],
+            context.run.run_id,
+        )
         write_s = time.perf_counter() - started - compute_s
         latest = scores.filter(
             (pl.col("partition_date") == run_slice.dates[-1])

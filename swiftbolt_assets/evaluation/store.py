@@ -1,4 +1,4 @@
-"""Warehouse reads of the evaluation assets (their writes go through ``replace_slices``)."""
+"""Warehouse reads of the evaluation assets (their writes go through ``write_slices``)."""
 
 from __future__ import annotations
 
@@ -11,14 +11,7 @@ import sqlalchemy as sa
 from swiftbolt_assets.cadence import DAILY, CadenceSpec
 from swiftbolt_assets.evaluation.outcomes import FORECAST_FIELDS
 from swiftbolt_assets.forecasting.forecast import LAYER_PROBABILITY_COLUMNS
-from swiftbolt_assets.warehouse.slices import (
-    copy_frame,
-    epoch_us,
-    lock_tables,
-    query_frame,
-    stage_slice,
-    with_timestamps,
-)
+from swiftbolt_assets.warehouse.slices import epoch_us, query_frame, stage_slice, with_timestamps
 
 _STRINGS = {
     "symbol",
@@ -146,29 +139,3 @@ def read_evaluations(
             conn, query, {"symbols": symbols, "since": since, "through": through}, schema
         )
     return frame.with_columns(pl.col(c).cast(pl.Boolean) for c in wanted if c in _BOOLS)
-
-
-def insert_calibrations(engine: sa.Engine, frame: pl.DataFrame, run_id: str) -> int:
-    """Add the versions of ``frame`` that do not exist yet (by horizon and fitted_through):
-    a version is written once and never replaced, so a forecast's calibration_version always
-    names the map it used."""
-    with engine.begin() as conn:
-        lock_tables(conn, ["confidence_calibration"])
-        existing = {
-            (r[0], r[1])
-            for r in conn.execute(
-                sa.text("SELECT horizon, fitted_through FROM confidence_calibration")
-            ).all()
-        }
-        new = (
-            frame.filter(
-                ~pl.struct("horizon", "fitted_through").is_in(
-                    [{"horizon": h, "fitted_through": d} for h, d in existing]
-                )
-            )
-            if existing
-            else frame
-        )
-        return copy_frame(
-            conn, "confidence_calibration", new.with_columns(pl.lit(run_id).alias("run_id"))
-        )

@@ -1,4 +1,5 @@
-"""Reading the bars a feature build needs, and writing feature rows (one transaction)."""
+"""Reading the bars a feature build needs, and writing feature rows (one ``write_slices``
+transaction)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,7 @@ from datetime import date
 import polars as pl
 import sqlalchemy as sa
 
-from swiftbolt_assets.warehouse.slices import (
-    copy_frame,
-    delete_slice,
-    lock_tables,
-    query_frame,
-    stage_slice,
-)
+from swiftbolt_assets.warehouse.slices import Partitions, SliceWrite, query_frame, write_slices
 
 # COPY's CSV writes booleans as t/f and timestamps with an offset: the query sends plain
 # numbers instead (epoch microseconds, 0/1) and read_bars types them back.
@@ -88,13 +83,5 @@ def write_features(
     ``chunks`` is consumed inside the transaction, so a caller can build the rows chunk by chunk
     (bounded memory) while readers still see the old slice or the new one, never a mix.
     """
-    written = 0
-    with engine.begin() as conn:
-        lock_tables(conn, ["features"])
-        stage_slice(conn, pairs)
-        deleted = delete_slice(conn, "features")
-        for rows in chunks:
-            written += copy_frame(
-                conn, "features", rows.with_columns(pl.lit(run_id).alias("run_id"))
-            )
-    return deleted, written
+    counts = write_slices(engine, [SliceWrite("features", chunks, Partitions(pairs))], run_id)
+    return counts.deleted["features"], counts.written["features"]

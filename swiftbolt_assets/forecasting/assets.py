@@ -169,7 +169,7 @@ def build_forecast_models_asset(
                     ),
                     registry_schema(spec),
                 )
-            insert_registry_rows(engine, outcome.rows)
+            insert_registry_rows(engine, outcome.rows, context.run.run_id)
         serving = {
             e.horizon: e.version_id for e in registry_entries(engine) if e.promoted
         }  # latest promoted per horizon (entries are ordered by cutoff)

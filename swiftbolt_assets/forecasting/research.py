@@ -25,7 +25,7 @@ from swiftbolt_assets.forecasting.schema import (
     backtest_predictions_schema,
     validated,
 )
-from swiftbolt_assets.forecasting.store import last_session, replace_table
+from swiftbolt_assets.forecasting.store import last_session, write_backtest
 from swiftbolt_assets.market import MarketCalendarResource
 from swiftbolt_assets.metadata import markdown_table
 from swiftbolt_assets.warehouse.resources import WarehouseResource
@@ -117,8 +117,7 @@ def run_forecast_backtest(
     )
     table = validated(table, backtest_metrics_schema())
     write_started = time.perf_counter()
-    replace_table(engine, "forecast_backtest", table, context.run.run_id)
-    replace_table(engine, "forecast_backtest_predictions", predictions, context.run.run_id)
+    write_backtest(engine, table, predictions, context.run.run_id)
     write_s = time.perf_counter() - write_started
     total_s = time.perf_counter() - started
     columns = ["horizon", "method", "n", "accuracy", "balanced_accuracy"]

@@ -1,4 +1,5 @@
-"""Warehouse reads and writes of the forecasting assets (one transaction per write)."""
+"""Warehouse reads and writes of the forecasting assets (each write is one ``write_slices``
+transaction)."""
 
 from __future__ import annotations
 
@@ -20,13 +21,15 @@ from swiftbolt_assets.forecasting.models import HorizonModel
 from swiftbolt_assets.forecasting.synthesizer import WEIGHT_COLUMNS, WEIGHT_SCHEMA
 from swiftbolt_assets.settings import EXCHANGE_TIMEZONE
 from swiftbolt_assets.warehouse.slices import (
-    copy_frame,
+    NewKeys,
+    Partitions,
+    SliceWrite,
+    WholeTable,
     epoch_us,
-    lock_tables,
     query_frame,
-    replace_slices,
     stage_slice,
     with_timestamps,
+    write_slices,
 )
 
 
@@ -157,22 +160,34 @@ def load_model(engine: sa.Engine, version_id: str) -> HorizonModel:
     return HorizonModel.from_json(bytes(raw))
 
 
-def insert_registry_rows(engine: sa.Engine, rows: list[dict[str, Any]]) -> None:
-    """Add trained versions (a re-run of a cutoff that exists keeps the existing row)."""
-    if not rows:
-        return
-    statement = sa.text(
-        "INSERT INTO model_registry (version_id, horizon, horizon_days, trained_through, "
-        "feature_list, hyperparameters, lgbm_weight, oos_metrics, n_train, n_validation, "
-        "promoted, rejection_reason, train_seconds, artifact, artifact_sha256, run_id) VALUES "
-        "(:version_id, :horizon, :horizon_days, :trained_through, CAST(:feature_list AS jsonb), "
-        "CAST(:hyperparameters AS jsonb), :lgbm_weight, CAST(:oos_metrics AS jsonb), :n_train, "
-        ":n_validation, :promoted, :rejection_reason, :train_seconds, :artifact, "
-        ":artifact_sha256, :run_id) ON CONFLICT (horizon, trained_through) DO NOTHING"
+REGISTRY_JSON = ("feature_list", "hyperparameters", "oos_metrics")
+REGISTRY_SCHEMA: dict[str, pl.DataType] = {
+    "version_id": pl.String(),
+    "horizon": pl.String(),
+    "horizon_days": pl.Int32(),
+    "trained_through": pl.Date(),
+    **dict.fromkeys(REGISTRY_JSON, pl.String()),
+    "lgbm_weight": pl.Float64(),
+    "n_train": pl.Int32(),
+    "n_validation": pl.Int32(),
+    "promoted": pl.Boolean(),
+    "rejection_reason": pl.String(),
+    "train_seconds": pl.Float64(),
+    "artifact": pl.Binary(),
+    "artifact_sha256": pl.String(),
+}
+
+
+def insert_registry_rows(engine: sa.Engine, rows: list[dict[str, Any]], run_id: str) -> int:
+    """Add trained versions; return how many. Append-only: a re-run of a cutoff that exists
+    keeps the existing row (the registry's history is never rewritten)."""
+    frame = pl.DataFrame(
+        [{k: _jsonable(r)[k] for k in REGISTRY_SCHEMA} for r in rows], schema=REGISTRY_SCHEMA
     )
-    with engine.begin() as conn:
-        lock_tables(conn, ["model_registry"])
-        conn.execute(statement, [_jsonable(r) for r in rows])
+    write = SliceWrite(
+        "model_registry", frame, NewKeys(("horizon", "trained_through")), jsonb=REGISTRY_JSON
+    )
+    return write_slices(engine, [write], run_id).written["model_registry"]
 
 
 def _finite(value: Any) -> Any:
@@ -235,19 +250,34 @@ def write_forecasts(
     pairs: frozenset[tuple[date, str]],
     run_id: str,
 ) -> tuple[int, int]:
-    """Replace the run's slice of ml_forecasts_daily and ml_forecast_skips in one transaction."""
-    deleted = replace_slices(
-        engine, {"ml_forecasts_daily": forecasts, "ml_forecast_skips": skips}, pairs, run_id
+    """Replace the run's slice of ml_forecasts_daily and ml_forecast_skips in one transaction;
+    return (rows deleted, forecasts written)."""
+    scope = Partitions(pairs)
+    counts = write_slices(
+        engine,
+        [
+            SliceWrite("ml_forecasts_daily", forecasts, scope),
+            SliceWrite("ml_forecast_skips", skips, scope),
+        ],
+        run_id,
     )
-    return deleted, forecasts.height
+    return sum(counts.deleted.values()), counts.written["ml_forecasts_daily"]
 
 
-def replace_table(engine: sa.Engine, table: str, frame: pl.DataFrame, run_id: str) -> int:
-    """Replace every row of an unpartitioned table (one transaction)."""
-    with engine.begin() as conn:
-        lock_tables(conn, [table])
-        conn.execute(sa.text(f"DELETE FROM {table}"))
-        return copy_frame(conn, table, frame.with_columns(pl.lit(run_id).alias("run_id")))
+def write_backtest(
+    engine: sa.Engine, metrics: pl.DataFrame, predictions: pl.DataFrame, run_id: str
+) -> int:
+    """Replace every row of forecast_backtest and forecast_backtest_predictions (one
+    transaction); return the predictions written."""
+    counts = write_slices(
+        engine,
+        [
+            SliceWrite("forecast_backtest", metrics, WholeTable()),
+            SliceWrite("forecast_backtest_predictions", predictions, WholeTable()),
+        ],
+        run_id,
+    )
+    return counts.written["forecast_backtest_predictions"]
 
 
 @dataclass(frozen=True)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
-import polars as pl
 import sqlalchemy as sa
 
 from swiftbolt_assets.ingestion.batch import REJECT_COLUMNS, IngestionBatch
 from swiftbolt_assets.ingestion.sources import OHLCV_FIELDS
-from swiftbolt_assets.warehouse.slices import copy_frame, delete_slice, lock_tables, stage_slice
+from swiftbolt_assets.warehouse.slices import Partitions, SliceWrite, Statement, write_slices
 
 BAR_COLUMNS = (
     "symbol",
@@ -23,10 +23,7 @@ BAR_COLUMNS = (
     "source_file",
     "source_line",
 )
-TABLES = ("ohlc_bars", "ohlc_rejects", "symbols")
-
-_UPSERT_SYMBOLS = sa.text(
-    """
+_UPSERT_SYMBOLS = """
     INSERT INTO symbols (symbol, is_synthetic, first_session, last_session, bar_count, sources,
                          run_id)
     SELECT symbol, bool_or(is_synthetic), min(session_date), max(session_date), count(*),
@@ -42,8 +39,7 @@ _UPSERT_SYMBOLS = sa.text(
         sources = EXCLUDED.sources,
         run_id = EXCLUDED.run_id,
         updated_at = now()
-    """
-)
+"""
 
 
 @dataclass(frozen=True)
@@ -56,29 +52,34 @@ class WriteCounts:
 
 
 def write_batch(
-    engine: sa.Engine, batch: IngestionBatch, pairs: frozenset[tuple[object, str]], run_id: str
+    engine: sa.Engine, batch: IngestionBatch, pairs: frozenset[tuple[date, str]], run_id: str
 ) -> WriteCounts:
-    """Replace the run's slice of ``ohlc_bars`` and ``ohlc_rejects`` and refresh ``symbols``.
+    """Replace the run's slice of ``ohlc_bars`` and ``ohlc_rejects`` and refresh ``symbols``
+    (one ``write_slices`` transaction).
 
     File-scoped rejects (no partition) of every file the run read are replaced too.
     """
-    bars = batch.bars.select(BAR_COLUMNS).with_columns(pl.lit(run_id).alias("run_id"))
-    rejects = batch.rejects.select(REJECT_COLUMNS).with_columns(pl.lit(run_id).alias("run_id"))
+    scope = Partitions(pairs)
+    file_level = Partitions(
+        scope.pairs,
+        also="partition_date IS NULL AND source_file = ANY(:files)",
+        params={"files": batch.scanned_files},
+    )
     symbols = sorted({s for _, s in pairs})
-    with engine.begin() as conn:
-        lock_tables(conn, TABLES)
-        stage_slice(conn, pairs)  # type: ignore[arg-type]
-        bars_deleted = delete_slice(conn, "ohlc_bars")
-        rejects_deleted = delete_slice(conn, "ohlc_rejects")
-        rejects_deleted += conn.execute(
-            sa.text(
-                "DELETE FROM ohlc_rejects WHERE partition_date IS NULL "
-                "AND source_file = ANY(:files)"
-            ),
-            {"files": batch.scanned_files},
-        ).rowcount
-        bars_written = copy_frame(conn, "ohlc_bars", bars)
-        rejects_written = copy_frame(conn, "ohlc_rejects", rejects)
-        conn.execute(_UPSERT_SYMBOLS, {"run_id": run_id, "symbols": symbols})
-        rejects_total = conn.execute(sa.text("SELECT count(*) FROM ohlc_rejects")).scalar_one()
-    return WriteCounts(bars_deleted, bars_written, rejects_deleted, rejects_written, rejects_total)
+    counts = write_slices(
+        engine,
+        [
+            SliceWrite("ohlc_bars", batch.bars.select(BAR_COLUMNS), scope),
+            SliceWrite("ohlc_rejects", batch.rejects.select(REJECT_COLUMNS), file_level),
+        ],
+        run_id,
+        extra=[Statement("symbols", _UPSERT_SYMBOLS, {"run_id": run_id, "symbols": symbols})],
+        totals=["ohlc_rejects"],
+    )
+    return WriteCounts(
+        counts.deleted["ohlc_bars"],
+        counts.written["ohlc_bars"],
+        counts.deleted["ohlc_rejects"],
+        counts.written["ohlc_rejects"],
+        counts.totals["ohlc_rejects"],
+    )
