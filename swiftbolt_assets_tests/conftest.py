@@ -96,14 +96,18 @@ def own_database(admin_url: str, *, template: str | None = None) -> Iterator[str
         _as_admin(admin_url, f'DROP DATABASE IF EXISTS "{_name(url)}" WITH (FORCE)')
 
 
-def copy_models(source_url: str, target_url: str) -> int:
-    """Copy every ``model_registry`` row (artifacts included) from one test database to
-    another; return how many. A run on the target then finds these versions trained and trains
-    nothing: what it serves is what a run of its own would have trained on the same bars
-    (training is deterministic: ``test_daily_snapshot`` holds it to the bit)."""
+def copy_models(source_url: str, target_url: str, *, through: date | None = None) -> int:
+    """Copy the ``model_registry`` rows (artifacts included) from one test database to another,
+    those trained through ``through`` or all; return how many. A run on the target then finds
+    these versions trained and trains nothing: what it serves is what a run of its own would
+    have trained on the same bars (training is deterministic: ``test_daily_snapshot`` holds it
+    to the bit)."""
     with engine_for(source_url).connect() as conn:
         table = sa.Table("model_registry", sa.MetaData(), autoload_with=conn)
-        rows = [dict(r._mapping) for r in conn.execute(sa.select(table))]
+        select = sa.select(table)
+        if through is not None:
+            select = select.where(table.c.trained_through <= through)
+        rows = [dict(r._mapping) for r in conn.execute(select)]
     if rows:
         with engine_for(target_url).begin() as conn:
             conn.execute(table.insert(), rows)
