@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -39,7 +41,13 @@ import sqlalchemy as sa
 from swiftbolt_assets.definitions import DAILY_CYCLE_JOB
 from swiftbolt_assets.evaluation.outcomes import EVALUATION_COLUMNS
 from swiftbolt_assets.ingestion.synthetic import demo_symbols, generate_bars, write_drop_files
-from swiftbolt_assets_tests.conftest import PROJECT_ROOT, make_definitions, materialize_range
+from swiftbolt_assets.warehouse.database import engine_for
+from swiftbolt_assets_tests.conftest import (
+    PROJECT_ROOT,
+    make_definitions,
+    materialize_range,
+    own_database,
+)
 from swiftbolt_assets_tests.test_forecast_assets import SMALL_MODELS
 
 pytestmark = pytest.mark.postgres
@@ -77,12 +85,12 @@ WHERE a.datname = current_database() AND a.application_name = ANY(:apps)
 class Target:
     """What the writers materialize, and how the test reads the table they write.
 
-    ``prepare`` builds the world in the (empty) warehouse and the drop folder before the
-    baseline run. ``raced`` is a predicate on ``table``: the rows of the raced slice (every row
-    of the table for the ingestion). Queries in ``untouched`` give the same result before and
-    after any run of the target (raced, killed or normal); those in ``kept_on_kill`` the same
-    before and after a killed run; those in ``won`` give ``[(run_id,)]`` of the run that wrote
-    last.
+    ``prepare`` builds the world in an empty warehouse and drop folder, once per module; each
+    test runs its baseline in a copy of both. ``raced`` is a predicate on ``table``: the rows of
+    the raced slice (every row of the table for the ingestion). Queries in ``untouched`` give the
+    same result before and after any run of the target (raced, killed or normal); those in
+    ``kept_on_kill`` the same before and after a killed run; those in ``won`` give
+    ``[(run_id,)]`` of the run that wrote last.
     """
 
     id: str
@@ -444,17 +452,55 @@ class World:
     instance: dg.DagsterInstance
 
 
+@pytest.fixture(scope="module")
+def built(
+    admin_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[[Target], tuple[str, Path]]]:
+    """Each target's world built once for the module (when a test first asks for it): its
+    database and drop folder. Building the forecasts' world trains models, so the tests get
+    copies of it instead of building it again."""
+    worlds: dict[str, tuple[str, Path]] = {}
+    with ExitStack() as stack:
+
+        def build(target: Target) -> tuple[str, Path]:
+            if target.id not in worlds:
+                drop_dir = tmp_path_factory.mktemp(f"race-{target.id}")
+                url = stack.enter_context(own_database(admin_url))
+                with dg.DagsterInstance.ephemeral() as instance, pytest.MonkeyPatch.context() as mp:
+                    target.prepare(url, drop_dir, instance, mp)
+                worlds[target.id] = (url, drop_dir)
+            return worlds[target.id]
+
+        yield build
+
+
+@pytest.fixture
+def database_url(
+    admin_url: str, built: Callable[[Target], tuple[str, Path]], target: Target
+) -> Iterator[str]:
+    """The test's own copy of the target's world (``CREATE DATABASE ... TEMPLATE``)."""
+    template, _ = built(target)
+    with own_database(admin_url, template=template) as url:
+        yield url
+
+
+@pytest.fixture
+def engine(database_url: str) -> sa.Engine:
+    """The test's database as the world left it (not emptied, unlike the conftest's)."""
+    return engine_for(database_url)
+
+
 @pytest.fixture
 def world(
-    engine: sa.Engine,
     database_url: str,
     drop_dir: Path,
+    built: Callable[[Target], tuple[str, Path]],
     target: Target,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[World]:
-    """The target's world, built in the emptied warehouse."""
+    """The target's world: a copy of its database and drop folder, a Dagster instance."""
+    _, files = built(target)
+    shutil.copytree(files, drop_dir, dirs_exist_ok=True)
     with dg.DagsterInstance.ephemeral() as instance:
-        target.prepare(database_url, drop_dir, instance, monkeypatch)
         yield World(database_url, drop_dir, instance)
 
 
