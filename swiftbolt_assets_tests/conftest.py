@@ -20,6 +20,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import sqlalchemy as sa
+from dagster._core.storage.defs_state.base import set_defs_state_storage
 
 from swiftbolt_assets.definitions import DAILY_CYCLE_JOB, build_definitions
 from swiftbolt_assets.ingestion.resources import DropFolderResource
@@ -46,6 +47,20 @@ def shared_path(*parts: str) -> Path:
             f"real data not available: {path} is absent (tests read ../shared/ beside the project)"
         )
     return path
+
+
+@pytest.fixture(autouse=True)
+def _no_stale_defs_state_storage() -> Iterator[None]:
+    """Each test starts and ends with no current Dagster defs-state storage.
+
+    An instance sets its storage as the current one (a context variable) when entered, and some
+    paths leave it set after the instance is gone (``test_sensor_schedule``'s schedule test does):
+    building the next test's definitions outside any instance then fails with "Attempted to
+    resolve undefined DagsterInstance weakref". Resetting the variable around every test keeps
+    that from leaking from one test into another.
+    """
+    with set_defs_state_storage(None):
+        yield
 
 
 @pytest.fixture(scope="session")
