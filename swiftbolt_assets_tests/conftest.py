@@ -2,7 +2,9 @@
 
 With ``SWIFTBOLT_TEST_DATABASE_URL`` set (``make test-service``), the same tests run against that
 server instead of the embedded one. Each test session works in a fresh database it drops at the
-end; each test starts from empty tables.
+end; each test starts from empty tables. A module whose tests need an expensive state (years of
+bars, trained models) builds it once in a database of its own (``own_database``) and gives each
+test a copy of it, or of its models (``copy_models``).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -17,6 +20,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import sqlalchemy as sa
+from dagster._core.storage.defs_state.base import set_defs_state_storage
 
 from swiftbolt_assets.definitions import DAILY_CYCLE_JOB, build_definitions
 from swiftbolt_assets.ingestion.resources import DropFolderResource
@@ -45,24 +49,91 @@ def shared_path(*parts: str) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def _no_stale_defs_state_storage() -> Iterator[None]:
+    """Each test starts and ends with no current Dagster defs-state storage.
+
+    An instance sets its storage as the current one (a context variable) when entered, and some
+    paths leave it set after the instance is gone (``test_sensor_schedule``'s schedule test does):
+    building the next test's definitions outside any instance then fails with "Attempted to
+    resolve undefined DagsterInstance weakref". Resetting the variable around every test keeps
+    that from leaking from one test into another.
+    """
+    with set_defs_state_storage(None):
+        yield
+
+
 @pytest.fixture(scope="session")
-def database_url() -> Iterator[str]:
-    """A migrated, empty database of its own on the test server."""
+def admin_url() -> str:
+    """The test server (psycopg URL): the embedded one, or ``SWIFTBOLT_TEST_DATABASE_URL``."""
     configured = os.environ.get("SWIFTBOLT_TEST_DATABASE_URL")
     if configured:
-        admin = with_driver(configured, "psycopg")
+        return with_driver(configured, "psycopg")
+    return with_driver(start_embedded_server(load_settings().pgdata), "psycopg")
+
+
+def _as_admin(admin_url: str, statement: str) -> None:
+    admin = sa.create_engine(with_database(admin_url, "postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(statement))
+    finally:
+        admin.dispose()
+
+
+def _name(url: str) -> str:
+    name = sa.engine.make_url(url).database
+    assert name, url
+    return name
+
+
+@contextmanager
+def own_database(admin_url: str, *, template: str | None = None) -> Iterator[str]:
+    """A database of its own on the test server, dropped on exit: migrated and empty, or a copy
+    of the database ``template`` (``CREATE DATABASE ... TEMPLATE``: a file copy, fast).
+
+    A copy lets a module build an expensive state once (bars, features, trained models) and hand
+    each test that asserts on it, or changes it, its own. The template must have no other
+    session: this process's pooled connections to it are closed first, so nothing else may be
+    using it (no run in progress).
+    """
+    url = with_database(admin_url, f"swiftbolt_test_{os.getpid()}_{uuid.uuid4().hex[:8]}")
+    if template is None:
+        ensure_database(url)
+        upgrade(url)
     else:
-        admin = with_driver(start_embedded_server(load_settings().pgdata), "psycopg")
-    url = with_database(admin, f"swiftbolt_test_{os.getpid()}_{uuid.uuid4().hex[:8]}")
-    ensure_database(url)
-    upgrade(url)
-    yield url
-    engine_for(url).dispose()
-    dropper = sa.create_engine(with_database(admin, "postgres"), isolation_level="AUTOCOMMIT")
-    with dropper.connect() as conn:
-        name = sa.engine.make_url(url).database
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    dropper.dispose()
+        engine_for(template).dispose()
+        _as_admin(admin_url, f'CREATE DATABASE "{_name(url)}" TEMPLATE "{_name(template)}"')
+    try:
+        yield url
+    finally:
+        engine_for(url).dispose()
+        _as_admin(admin_url, f'DROP DATABASE IF EXISTS "{_name(url)}" WITH (FORCE)')
+
+
+def copy_models(source_url: str, target_url: str, *, through: date | None = None) -> int:
+    """Copy the ``model_registry`` rows (artifacts included) from one test database to another,
+    those trained through ``through`` or all; return how many. A run on the target then finds
+    these versions trained and trains nothing: what it serves is what a run of its own would
+    have trained on the same bars (training is deterministic: ``test_daily_snapshot`` holds it
+    to the bit)."""
+    with engine_for(source_url).connect() as conn:
+        table = sa.Table("model_registry", sa.MetaData(), autoload_with=conn)
+        select = sa.select(table)
+        if through is not None:
+            select = select.where(table.c.trained_through <= through)
+        rows = [dict(r._mapping) for r in conn.execute(select)]
+    if rows:
+        with engine_for(target_url).begin() as conn:
+            conn.execute(table.insert(), rows)
+    return len(rows)
+
+
+@pytest.fixture(scope="session")
+def database_url(admin_url: str) -> Iterator[str]:
+    """A migrated, empty database of its own on the test server."""
+    with own_database(admin_url) as url:
+        yield url
 
 
 @pytest.fixture
@@ -114,13 +185,15 @@ def materialize_range(
     *,
     job_name: str = DAILY_CYCLE_JOB,
     run_config: dict[str, object] | None = None,
+    asset_selection: list[dg.AssetKey] | None = None,
 ) -> dg.ExecuteInProcessResult:
     """One run of ``job_name`` (default: the daily cycle) over the rectangle
-    ``start_key..end_key`` (``date|symbol`` keys)."""
+    ``start_key..end_key`` (``date|symbol`` keys), of every asset or of ``asset_selection``."""
     job = defs.resolve_job_def(job_name)
     return job.execute_in_process(
         instance=instance,
         run_config=run_config,
+        asset_selection=asset_selection,
         tags={
             "dagster/asset_partition_range_start": start_key,
             "dagster/asset_partition_range_end": end_key,

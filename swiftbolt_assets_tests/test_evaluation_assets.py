@@ -5,6 +5,7 @@ layer weights and the live confidence calibration."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -15,7 +16,14 @@ import sqlalchemy as sa
 
 from swiftbolt_assets.evaluation.assets import BARS_FINAL
 from swiftbolt_assets.ingestion.synthetic import demo_symbols, generate_bars, write_drop_files
-from swiftbolt_assets_tests.conftest import check_results, make_definitions, materialize_range
+from swiftbolt_assets.warehouse.database import engine_for
+from swiftbolt_assets_tests.conftest import (
+    check_results,
+    copy_models,
+    make_definitions,
+    materialize_range,
+    own_database,
+)
 from swiftbolt_assets_tests.test_forecast_assets import SMALL_MODELS
 
 pytestmark = pytest.mark.postgres
@@ -27,14 +35,10 @@ DIVIDEND_DAY = date(2026, 10, 30)  # SYN-B pays 0.50
 DIVIDEND = 0.5
 
 
-@pytest.fixture
-def instance() -> Iterator[dg.DagsterInstance]:
-    with dg.DagsterInstance.ephemeral() as instance:
-        yield instance
+PRICES = ("open", "high", "low", "close")
 
 
-@pytest.fixture
-def closes(drop_dir: Path) -> dict[str, pl.DataFrame]:
+def write_closes(drop_dir: Path) -> dict[str, pl.DataFrame]:
     """Six symbols of daily bars: SYN-A splits 2:1 on 11-02, SYN-B pays a dividend on 10-30,
     SYN-C's bar of 11-06 never arrives. Returns each symbol's (day, close, split, dividend)."""
     names = demo_symbols(6)
@@ -67,20 +71,6 @@ def closes(drop_dir: Path) -> dict[str, pl.DataFrame]:
     }
 
 
-PRICES = ("open", "high", "low", "close")
-
-
-@pytest.fixture
-def defs(
-    database_url: str,
-    drop_dir: Path,
-    instance: dg.DagsterInstance,
-    closes: dict[str, pl.DataFrame],
-) -> dg.Definitions:
-    instance.add_dynamic_partitions("symbols", sorted(closes))
-    return make_definitions(database_url, drop_dir, GO_LIVE)
-
-
 def cycle(
     defs: dg.Definitions,
     instance: dg.DagsterInstance,
@@ -95,6 +85,42 @@ def cycle(
         }
     }
     return materialize_range(defs, instance, f"{first}|SYN-A", f"{last}|SYN-F", run_config=config)
+
+
+@dataclass(frozen=True)
+class Cycled:
+    """The warehouse after one daily cycle over GO_LIVE..LAST with the default calibration
+    settings (bars, features, models trained for 09-30 and 10-30, forecasts, evaluations...):
+    built once for the module, in a database of its own that no test writes."""
+
+    database_url: str
+    drop_dir: Path
+    closes: dict[str, pl.DataFrame]
+    result: dg.ExecuteInProcessResult
+
+
+@pytest.fixture(scope="module")
+def cycled(admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cycled]:
+    drop_dir = tmp_path_factory.mktemp("evaluation-drop")
+    with own_database(admin_url) as url, dg.DagsterInstance.ephemeral() as instance:
+        closes = write_closes(drop_dir)
+        instance.add_dynamic_partitions("symbols", sorted(closes))
+        result = cycle(make_definitions(url, drop_dir, GO_LIVE), instance, GO_LIVE, LAST)
+        yield Cycled(url, drop_dir, closes, result)
+
+
+@pytest.fixture
+def instance(cycled: Cycled) -> Iterator[dg.DagsterInstance]:
+    with dg.DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions("symbols", sorted(cycled.closes))
+        yield instance
+
+
+@pytest.fixture
+def copied(admin_url: str, cycled: Cycled) -> Iterator[str]:
+    """A copy of the cycled warehouse, for a test that changes it."""
+    with own_database(admin_url, template=cycled.database_url) as url:
+        yield url
 
 
 def query(engine: sa.Engine, sql: str, **params: object) -> pl.DataFrame:
@@ -123,12 +149,10 @@ def hand_factor(closes: dict[str, pl.DataFrame], symbol: str, after: date, throu
 
 
 def test_evaluations_match_a_hand_computed_sample_with_a_split_and_a_dividend(
-    engine: sa.Engine,
-    defs: dg.Definitions,
-    instance: dg.DagsterInstance,
-    closes: dict[str, pl.DataFrame],
+    cycled: Cycled,
 ) -> None:
-    result = cycle(defs, instance, GO_LIVE, LAST)
+    # the module's cycle over GO_LIVE..LAST (read only here)
+    result, closes, engine = cycled.result, cycled.closes, engine_for(cycled.database_url)
     assert result.success
     # SYN-C has no bar on 11-06: its forecasts due that day wait, with a warning
     assert check_results(result)[BARS_FINAL] is False
@@ -207,9 +231,12 @@ def test_evaluations_match_a_hand_computed_sample_with_a_split_and_a_dividend(
 
 
 def test_a_partial_bar_is_not_evaluated_until_it_is_final(
-    engine: sa.Engine, defs: dg.Definitions, instance: dg.DagsterInstance
+    cycled: Cycled, copied: str, instance: dg.DagsterInstance
 ) -> None:
-    assert cycle(defs, instance, GO_LIVE, LAST).success
+    # the module's cycle over GO_LIVE..LAST, in a copy of its own: this test rewrites bars
+    assert cycled.result.success
+    engine = engine_for(copied)
+    defs = make_definitions(copied, cycled.drop_dir, GO_LIVE)
     counted = (
         "SELECT count(*) FROM forecast_evaluations_daily "
         "WHERE symbol = 'SYN-D' AND target_date = :d"
@@ -261,8 +288,12 @@ def test_a_partial_bar_is_not_evaluated_until_it_is_final(
 
 
 def test_live_scores_weights_and_live_calibration(
-    engine: sa.Engine, defs: dg.Definitions, instance: dg.DagsterInstance
+    engine: sa.Engine, database_url: str, cycled: Cycled, instance: dg.DagsterInstance
 ) -> None:
+    # a cycle of its own (other calibration settings) in the emptied warehouse, serving the
+    # models the module's cycle trained on the same bars with the same settings
+    assert copy_models(cycled.database_url, database_url) == 2 * 8
+    defs = make_definitions(database_url, cycled.drop_dir, GO_LIVE)
     # calibrate on live evaluations as soon as 3 target days and 20 rows are known
     result = cycle(defs, instance, GO_LIVE, LAST, min_live_target_days=3, min_live_samples=20)
     assert result.success

@@ -30,13 +30,20 @@ from swiftbolt_assets.forecasting.schema import (
 )
 from swiftbolt_assets.forecasting.synthesizer import DEFAULT_VERSION, DEFAULT_WEIGHTS
 from swiftbolt_assets.ingestion.synthetic import demo_symbols, generate_bars, write_drop_files
-from swiftbolt_assets_tests.conftest import check_results, make_definitions, materialize_range
+from swiftbolt_assets_tests.conftest import (
+    check_results,
+    copy_models,
+    make_definitions,
+    materialize_range,
+    own_database,
+)
 
 pytestmark = pytest.mark.postgres
 
 GO_LIVE = date(2026, 10, 26)
 FIRST_END = date(2026, 10, 28)  # the first runs see bars through here
 LAST = date(2026, 11, 6)
+OCTOBER = date(2026, 9, 30)  # the cutoff of the models that serve go-live's month
 SMALL_MODELS = {
     "stride": 1,
     "validation_sessions": 126,
@@ -62,8 +69,7 @@ def instance() -> Iterator[dg.DagsterInstance]:
         yield instance
 
 
-@pytest.fixture
-def symbols(drop_dir: Path) -> list[str]:
+def write_symbols(drop_dir: Path) -> list[str]:
     """Six symbols with four years of history and one listed in June (too little history)."""
     names = demo_symbols(7)
     frames = generate_bars(names[:6], start=date(2022, 9, 1), end=LAST, seed=11)
@@ -73,12 +79,47 @@ def symbols(drop_dir: Path) -> list[str]:
 
 
 @pytest.fixture
+def symbols(drop_dir: Path) -> list[str]:
+    return write_symbols(drop_dir)
+
+
+@pytest.fixture
 def defs(
     database_url: str, drop_dir: Path, instance: dg.DagsterInstance, symbols: list[str]
 ) -> dg.Definitions:
     """The definitions with go-live 2026-10-26 and the seven symbols registered."""
     instance.add_dynamic_partitions("symbols", symbols)
     return make_definitions(database_url, drop_dir, GO_LIVE)
+
+
+@pytest.fixture(scope="module")
+def trained(admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A module database whose models are trained once, by the runs the tests make: October's
+    (cutoff 09-30) by a run through FIRST_END, November's (10-30) by one through LAST, all
+    promoted (SMALL_MODELS' lenient floor). A test that is not about training copies them
+    (``copy_models``) so that its own runs train nothing."""
+    drop_dir = tmp_path_factory.mktemp("forecast-drop")
+    with own_database(admin_url) as url, dg.DagsterInstance.ephemeral() as instance:
+        names = write_symbols(drop_dir)
+        instance.add_dynamic_partitions("symbols", names)
+        defs = make_definitions(url, drop_dir, GO_LIVE)
+        assert run(defs, instance, names, GO_LIVE, FIRST_END).success
+        assert run(defs, instance, names, date(2026, 10, 29), LAST).success
+        yield url
+
+
+@pytest.fixture
+def october_models(engine: sa.Engine, database_url: str, trained: str) -> None:
+    """The emptied warehouse holds the module's October models: those the test's own runs
+    through FIRST_END would train on the same bars."""
+    assert copy_models(trained, database_url, through=OCTOBER) == len(DAILY.horizons)
+
+
+@pytest.fixture
+def all_models(engine: sa.Engine, database_url: str, trained: str) -> None:
+    """The emptied warehouse holds the module's October and November models (all promoted): those
+    the test's own run through LAST would train on the same bars."""
+    assert copy_models(trained, database_url) == 2 * len(DAILY.horizons)
 
 
 def run(
@@ -180,6 +221,7 @@ def test_models_forecasts_gate_and_point_in_time(
     assert forecasts(engine, "as_of_date <= '2026-10-28'").equals(early)
 
 
+@pytest.mark.usefixtures("october_models")
 def test_forecast_rows_trace_to_model_weights_and_features(
     engine: sa.Engine,
     defs: dg.Definitions,
@@ -249,6 +291,7 @@ def insert_weights(
         )
 
 
+@pytest.mark.usefixtures("october_models")
 def test_weights_by_precedence_change_the_forecast_and_expired_rows_never_count(
     engine: sa.Engine,
     defs: dg.Definitions,
@@ -318,6 +361,7 @@ def test_weights_by_precedence_change_the_forecast_and_expired_rows_never_count(
     assert row["p_bullish"] - row["p_bearish"] == pytest.approx(row["sr_component"])
 
 
+@pytest.mark.usefixtures("october_models")
 def test_forecasts_carry_the_calibration_fitted_before_the_day(
     engine: sa.Engine,
     defs: dg.Definitions,
@@ -392,6 +436,7 @@ def test_no_bars_no_models_no_forecasts_only_reasons(
     assert all(r.startswith("too little history") for _, r in reasons)
 
 
+@pytest.mark.usefixtures("all_models")
 def test_backtest_scores_every_method_out_of_sample_and_seeds_the_calibration(
     engine: sa.Engine,
     defs: dg.Definitions,
