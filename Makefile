@@ -11,7 +11,7 @@ export DAGSTER_EVENT_BATCH_SIZE ?= 1000
 export DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS ?= true
 PYTEST_ARGS ?=
 
-.PHONY: help install migrate run dev replay psql test test-service lint format bench clean
+.PHONY: help install migrate run dev replay psql test test-races test-service lint format bench clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -41,8 +41,11 @@ replay: $(STAMP) ## replay the daily cycle over the last 60 sp500 trading days (
 psql: $(STAMP) ## psql on the warehouse (embedded server or SWIFTBOLT_DATABASE_URL; SQL='...' runs one query)
 	@$(BIN)/python -m swiftbolt_assets.cli sql $(if $(SQL),-c "$(SQL)")
 
-test: $(STAMP) lint ## lint, type-check and run the whole test suite on the embedded PostgreSQL
-	@$(BIN)/python -m pytest $(PYTEST_ARGS)
+test: $(STAMP) lint ## lint, type-check and run the test suite on the embedded PostgreSQL (all but the race tier)
+	@$(BIN)/python -m pytest -m "not races" $(PYTEST_ARGS)
+
+test-races: $(STAMP) ## the race tier: every table's writer raced and killed mid-COPY (about 3 min; .ci/run runs it)
+	@$(BIN)/python -m pytest -m races $(PYTEST_ARGS)
 
 test-service: $(STAMP) ## run the PostgreSQL integration tests against SERVICE_URL (a running server)
 	@SWIFTBOLT_TEST_DATABASE_URL=$(SERVICE_URL) $(BIN)/python -m pytest -m postgres $(PYTEST_ARGS)

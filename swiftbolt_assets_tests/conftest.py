@@ -63,6 +63,14 @@ def _no_stale_defs_state_storage() -> Iterator[None]:
         yield
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """The test body too starts with no current defs-state storage: an instance exited out of
+    order (inside Dagster) can restore a stale one after the fixture above reset it."""
+    with set_defs_state_storage(None):
+        return (yield)
+
+
 @pytest.fixture(scope="session")
 def admin_url() -> str:
     """The test server (psycopg URL): the embedded one, or ``SWIFTBOLT_TEST_DATABASE_URL``."""

@@ -63,7 +63,7 @@ from swiftbolt_assets_tests.race_world import (
     restore,
 )
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.races]
 
 CHILD_CODE = (
     "import sys; from swiftbolt_assets_tests.test_races import child_main; "
