@@ -40,14 +40,16 @@ def test_the_summary_counts_every_reject_not_only_the_top_reasons(
     assert "2 × close <= 0" in out
 
 
-def test_sql_runs_a_query_against_the_warehouse(database_url: str, tmp_path: Path) -> None:
+def run_sql(database_url: str, tmp_path: Path, query: str) -> subprocess.CompletedProcess[str]:
+    """``python -m swiftbolt_assets.cli sql -c QUERY`` against ``database_url``, in a clean
+    environment (no SWIFTBOLT_/DAGSTER_ variables of the caller)."""
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("SWIFTBOLT_", "DAGSTER_"))},
         "SWIFTBOLT_HOME": str(tmp_path / "state"),
         "SWIFTBOLT_DATABASE_URL": database_url,
     }
-    done = subprocess.run(
-        [sys.executable, "-m", "swiftbolt_assets.cli", "sql", "-c", "select 1 AS one"],
+    return subprocess.run(
+        [sys.executable, "-m", "swiftbolt_assets.cli", "sql", "-c", query],
         cwd=PROJECT_ROOT,
         env=env,
         capture_output=True,
@@ -55,6 +57,10 @@ def test_sql_runs_a_query_against_the_warehouse(database_url: str, tmp_path: Pat
         timeout=120,
         check=False,
     )
+
+
+def test_sql_runs_a_query_against_the_warehouse(database_url: str, tmp_path: Path) -> None:
+    done = run_sql(database_url, tmp_path, "select 1 AS one")
     assert done.returncode == 0, done.stdout + done.stderr
     lines = [line.strip() for line in done.stdout.splitlines()]
     assert "one" in lines
@@ -62,20 +68,7 @@ def test_sql_runs_a_query_against_the_warehouse(database_url: str, tmp_path: Pat
 
 
 def test_sql_reports_a_bad_query_with_a_failing_status(database_url: str, tmp_path: Path) -> None:
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("SWIFTBOLT_", "DAGSTER_"))},
-        "SWIFTBOLT_HOME": str(tmp_path / "state"),
-        "SWIFTBOLT_DATABASE_URL": database_url,
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "swiftbolt_assets.cli", "sql", "-c", "select * from no_such"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_sql(database_url, tmp_path, "select * from no_such")
     assert done.returncode != 0
     assert "no_such" in done.stdout + done.stderr
 
