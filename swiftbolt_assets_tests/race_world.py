@@ -28,7 +28,7 @@ from swiftbolt_assets.ingestion.store import BAR_COLUMNS, write_batch
 from swiftbolt_assets.ingestion.synthetic import demo_symbols, generate_bars, write_drop_files
 from swiftbolt_assets.warehouse.slices import Partitions, SliceWrite, copy_frame, write_slices
 from swiftbolt_assets_tests.conftest import make_definitions, materialize_range
-from swiftbolt_assets_tests.test_forecast_assets import SMALL_MODELS
+from swiftbolt_assets_tests.forecast_fixtures import SMALL_MODELS
 
 # Six symbols of daily bars; one daily cycle over 10-26..10-28. The raced slice of the
 # partitioned tables is 10-28 × the six symbols (the 1D forecasts of 10-27 are due that day).

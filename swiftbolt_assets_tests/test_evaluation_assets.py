@@ -24,7 +24,7 @@ from swiftbolt_assets_tests.conftest import (
     materialize_range,
     own_database,
 )
-from swiftbolt_assets_tests.test_forecast_assets import SMALL_MODELS
+from swiftbolt_assets_tests.forecast_fixtures import SMALL_MODELS
 
 pytestmark = pytest.mark.postgres
 

@@ -1,158 +1,35 @@
-"""The forecasting assets on PostgreSQL: models on a cadence, forecasts point in time, the gate,
-weights by precedence, traceability, skips with reasons."""
+"""The forecasting assets' daily runs on PostgreSQL: models on a cadence, forecasts point in
+time, the gate, weights by precedence, the confidence calibration carried, traceability, skips
+with reasons.
+
+The world (symbols, definitions, models trained once) comes from ``forecast_fixtures``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
-import pandera.polars as pa
 import polars as pl
 import pytest
 import sqlalchemy as sa
 
 from swiftbolt_assets.cadence import DAILY
-from swiftbolt_assets.calibration.schema import calibration_schema, weights_schema
-from swiftbolt_assets.definitions import RESEARCH_JOB
-from swiftbolt_assets.evaluation.schema import evaluations_schema, live_schema
 from swiftbolt_assets.forecasting.assets import LABELS_AGREE, MODELS_PROMOTED
-from swiftbolt_assets.forecasting.backtest import METHODS
-from swiftbolt_assets.forecasting.forecast import LAYER_PROBABILITY_COLUMNS
-from swiftbolt_assets.forecasting.schema import (
-    backtest_metrics_schema,
-    backtest_predictions_schema,
-    forecasts_schema,
-    registry_schema,
-    skips_schema,
-    validated,
-)
 from swiftbolt_assets.forecasting.synthesizer import DEFAULT_VERSION, DEFAULT_WEIGHTS
 from swiftbolt_assets.ingestion.synthetic import demo_symbols, generate_bars, write_drop_files
-from swiftbolt_assets_tests.conftest import (
-    check_results,
-    copy_models,
-    make_definitions,
-    materialize_range,
-    own_database,
+from swiftbolt_assets_tests.conftest import check_results, make_definitions
+from swiftbolt_assets_tests.forecast_fixtures import (
+    FIRST_END,
+    GO_LIVE,
+    LAST,
+    forecasts,
+    registry,
+    run,
 )
 
 pytestmark = pytest.mark.postgres
-
-GO_LIVE = date(2026, 10, 26)
-FIRST_END = date(2026, 10, 28)  # the first runs see bars through here
-LAST = date(2026, 11, 6)
-OCTOBER = date(2026, 9, 30)  # the cutoff of the models that serve go-live's month
-SMALL_MODELS = {
-    "stride": 1,
-    "validation_sessions": 126,
-    "lgbm_rounds": 20,
-    "rf_trees": 10,
-    "min_child_samples": 50,
-    # synthetic random walks: nothing to learn, so a tiny model is near climatology at best;
-    # a lenient floor promotes them here (the default 0.02 rejects some: see the gate test)
-    "max_skill_loss": 1.0,
-}
-# Everything but the bookkeeping columns (run_id and created_at differ between runs).
-STABLE = (
-    "symbol, as_of_date, horizon, target_date, close, label, p_bearish, p_neutral, p_bullish, "
-    "confidence, raw_confidence, predicted_return, target_price, lower_band, upper_band, "
-    "threshold_down, threshold_up, supertrend_component, sr_component, ensemble_component, "
-    "w_supertrend, w_sr, w_ensemble, model_version, weights_source, weights_version"
-)
-
-
-@pytest.fixture
-def instance() -> Iterator[dg.DagsterInstance]:
-    with dg.DagsterInstance.ephemeral() as instance:
-        yield instance
-
-
-def write_symbols(drop_dir: Path) -> list[str]:
-    """Six symbols with four years of history and one listed in June (too little history)."""
-    names = demo_symbols(7)
-    frames = generate_bars(names[:6], start=date(2022, 9, 1), end=LAST, seed=11)
-    frames |= generate_bars(names[6:], start=date(2026, 6, 1), end=LAST, seed=12)
-    write_drop_files(drop_dir, frames)
-    return names
-
-
-@pytest.fixture
-def symbols(drop_dir: Path) -> list[str]:
-    return write_symbols(drop_dir)
-
-
-@pytest.fixture
-def defs(
-    database_url: str, drop_dir: Path, instance: dg.DagsterInstance, symbols: list[str]
-) -> dg.Definitions:
-    """The definitions with go-live 2026-10-26 and the seven symbols registered."""
-    instance.add_dynamic_partitions("symbols", symbols)
-    return make_definitions(database_url, drop_dir, GO_LIVE)
-
-
-@pytest.fixture(scope="module")
-def trained(admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A module database whose models are trained once, by the runs the tests make: October's
-    (cutoff 09-30) by a run through FIRST_END, November's (10-30) by one through LAST, all
-    promoted (SMALL_MODELS' lenient floor). A test that is not about training copies them
-    (``copy_models``) so that its own runs train nothing."""
-    drop_dir = tmp_path_factory.mktemp("forecast-drop")
-    with own_database(admin_url) as url, dg.DagsterInstance.ephemeral() as instance:
-        names = write_symbols(drop_dir)
-        instance.add_dynamic_partitions("symbols", names)
-        defs = make_definitions(url, drop_dir, GO_LIVE)
-        assert run(defs, instance, names, GO_LIVE, FIRST_END).success
-        assert run(defs, instance, names, date(2026, 10, 29), LAST).success
-        yield url
-
-
-@pytest.fixture
-def october_models(engine: sa.Engine, database_url: str, trained: str) -> None:
-    """The emptied warehouse holds the module's October models: those the test's own runs
-    through FIRST_END would train on the same bars."""
-    assert copy_models(trained, database_url, through=OCTOBER) == len(DAILY.horizons)
-
-
-@pytest.fixture
-def all_models(engine: sa.Engine, database_url: str, trained: str) -> None:
-    """The emptied warehouse holds the module's October and November models (all promoted): those
-    the test's own run through LAST would train on the same bars."""
-    assert copy_models(trained, database_url) == 2 * len(DAILY.horizons)
-
-
-def run(
-    defs: dg.Definitions,
-    instance: dg.DagsterInstance,
-    symbols: list[str],
-    first: date,
-    last: date,
-    **model_config: object,
-) -> dg.ExecuteInProcessResult:
-    config = {"ops": {"forecast_models": {"config": SMALL_MODELS | model_config}}}
-    return materialize_range(
-        defs, instance, f"{first}|{symbols[0]}", f"{last}|{symbols[-1]}", run_config=config
-    )
-
-
-def forecasts(engine: sa.Engine, where: str = "true") -> pl.DataFrame:
-    with engine.connect() as conn:
-        rows = conn.execute(
-            sa.text(f"SELECT {STABLE} FROM ml_forecasts_daily WHERE {where} ORDER BY 1, 2, 3")
-        )
-        return pl.DataFrame([tuple(r) for r in rows], schema=list(rows.keys()), orient="row")
-
-
-def registry(engine: sa.Engine) -> pl.DataFrame:
-    with engine.connect() as conn:
-        rows = conn.execute(
-            sa.text(
-                "SELECT version_id, horizon, trained_through, promoted, rejection_reason, "
-                "n_train, lgbm_weight FROM model_registry ORDER BY trained_through, horizon"
-            )
-        )
-        return pl.DataFrame([tuple(r) for r in rows], schema=list(rows.keys()), orient="row")
 
 
 def test_models_forecasts_gate_and_point_in_time(
@@ -434,181 +311,3 @@ def test_no_bars_no_models_no_forecasts_only_reasons(
         ).all()
     assert {h for h, _ in reasons} == {"all"}
     assert all(r.startswith("too little history") for _, r in reasons)
-
-
-@pytest.mark.usefixtures("all_models")
-def test_backtest_scores_every_method_out_of_sample_and_seeds_the_calibration(
-    engine: sa.Engine,
-    defs: dg.Definitions,
-    instance: dg.DagsterInstance,
-    symbols: list[str],
-) -> None:
-    assert run(defs, instance, symbols, GO_LIVE, LAST).success
-    research = defs.resolve_job_def(RESEARCH_JOB).execute_in_process(
-        instance=instance,
-        run_config={
-            "ops": {
-                "run_forecast_backtest": {
-                    "config": {
-                        "years": 1,
-                        "cadence_months": 6,
-                        "horizons": ["1D", "1W", "1M"],
-                        **{k: v for k, v in SMALL_MODELS.items() if k != "max_skill_loss"},
-                    }
-                }
-            }
-        },
-    )
-
-    assert research.success
-    with engine.connect() as conn:
-        table = pl.DataFrame(
-            [
-                tuple(r)
-                for r in conn.execute(
-                    sa.text(
-                        "SELECT horizon, method, n, brier, brier_skill_score, retrains, "
-                        "period_start, period_end FROM forecast_backtest"
-                    )
-                )
-            ],
-            schema=["horizon", "method", "n", "brier", "bss", "retrains", "start", "end"],
-            orient="row",
-        )
-        leaks = conn.execute(
-            sa.text(
-                "SELECT count(*) FROM forecast_backtest_predictions "
-                "WHERE as_of_date <= model_cutoff OR label_end_date <= as_of_date"
-            )
-        ).scalar()
-        mislabelled = conn.execute(
-            sa.text(
-                "SELECT count(*) FROM forecast_backtest_predictions WHERE realized_label <> "
-                "CASE WHEN realized_return > threshold_up THEN 'bullish' "
-                "WHEN realized_return < threshold_down THEN 'bearish' ELSE 'neutral' END"
-            )
-        ).scalar()
-        calibrations = conn.execute(
-            sa.text("SELECT horizon, fitted_through, x, y FROM confidence_calibration")
-        ).all()
-    assert set(table["horizon"]) == {"1D", "1W", "1M"}
-    assert (
-        table.group_by("horizon").agg(pl.col("method").n_unique())["method"].to_list()
-        == [len(METHODS)] * 3
-    )
-    # every method is scored on the same rows of a horizon
-    assert table.group_by("horizon").agg(pl.col("n").n_unique())["n"].to_list() == [1, 1, 1]
-    climatology = table.filter(pl.col("method") == "climatology")
-    assert (climatology["bss"].abs() < 1e-12).all()
-    majority = table.filter(pl.col("method") == "majority")
-    assert (majority["brier"] > climatology["brier"].max()).all()
-    assert set(table["retrains"]) == {3}  # cutoffs 2025-06-30, 2025-12-31, 2026-06-30
-    assert leaks == 0
-    assert mislabelled == 0
-    events = {
-        m.asset_key.to_user_string(): m.metadata
-        for m in research.asset_materializations_for_node("run_forecast_backtest")
-    }
-    assert "| synthesized |" in str(events["forecast_backtest"]["metrics"].value)
-    assert str(events["forecast_backtest"]["reliability_diagram"].value).startswith(
-        "![reliability](data:image/png;base64,iVBORw0KGgo"
-    )
-    # calibration versions for the cutoffs of go-live's month and the next, monotone maps
-    assert {(h, t) for h, t, _, _ in calibrations} >= {
-        ("1D", date(2026, 9, 30)),
-        ("1D", date(2026, 10, 30)),
-    }
-    for _, _, x, y in calibrations:
-        assert list(x) == sorted(x)
-        assert list(y) == sorted(y)
-
-    # the next forecasts carry the calibration fitted before their day
-    assert run(defs, instance, symbols, LAST, LAST).success
-    with engine.connect() as conn:
-        used = dict(
-            conn.execute(
-                sa.text(
-                    "SELECT horizon, min(calibration_version) FROM ml_forecasts_daily "
-                    f"WHERE as_of_date = '{LAST}' GROUP BY 1"
-                )
-            ).all()
-        )
-    assert used["1D"] is not None
-    assert used["1D"].startswith("1D-20261030")
-    assert used["6M"] is None  # the backtest covered 1D, 1W, 1M only
-
-
-@pytest.mark.parametrize(
-    ("table", "schema", "unchecked"),
-    [
-        ("ml_forecasts_daily", forecasts_schema, set()),
-        ("ml_forecast_skips", skips_schema, set()),
-        ("forecast_backtest", backtest_metrics_schema, set()),
-        ("forecast_backtest_predictions", backtest_predictions_schema, set()),
-        ("confidence_calibration", calibration_schema, set()),
-        ("forecast_evaluations_daily", evaluations_schema, set()),
-        ("live_predictions_daily", live_schema, set()),
-        ("symbol_model_weights", weights_schema, set()),
-        # JSON and bytes produced by the model itself
-        (
-            "model_registry",
-            registry_schema,
-            {"feature_list", "hyperparameters", "oos_metrics", "artifact"},
-        ),
-    ],
-)
-def test_every_forecasting_and_evaluation_table_has_a_contract_matching_its_migration(
-    engine: sa.Engine, table: str, schema: Callable[[], pa.DataFrameSchema], unchecked: set[str]
-) -> None:
-    with engine.connect() as conn:
-        columns = set(
-            conn.execute(
-                sa.text("SELECT column_name FROM information_schema.columns WHERE table_name = :t"),
-                {"t": table},
-            ).scalars()
-        )
-    assert set(schema().columns) == columns - {"run_id", "created_at"} - unchecked
-
-
-def test_the_forecast_contract_rejects_a_target_outside_its_band() -> None:
-    row = {
-        "symbol": "AAPL",
-        "as_of_date": date(2026, 10, 28),
-        "horizon": "1W",
-        "horizon_days": 5,
-        "target_date": date(2026, 11, 4),
-        "partition_date": date(2026, 10, 28),
-        "close": 100.0,
-        "label": "bullish",
-        "p_bearish": 0.2,
-        "p_neutral": 0.3,
-        "p_bullish": 0.5,
-        "confidence": 0.5,
-        "raw_confidence": 0.5,
-        "predicted_return": 0.02,
-        "target_price": 102.0,
-        "lower_band": 95.0,
-        "upper_band": 105.0,
-        "threshold_down": -0.01,
-        "threshold_up": 0.01,
-        "sigma_daily": 0.01,
-        "supertrend_component": 0.1,
-        "sr_component": 0.0,
-        "ensemble_component": 0.3,
-        **dict.fromkeys(LAYER_PROBABILITY_COLUMNS, 1.0 / 3.0),
-        "w_supertrend": 0.15,
-        "w_sr": 0.15,
-        "w_ensemble": 0.7,
-        "model_version": "1W-x",
-        "weights_source": "default",
-        "weights_version": DEFAULT_VERSION,
-        "calibration_version": None,
-        "feature_ts": datetime(2026, 10, 28, 4, tzinfo=UTC),
-        "features_run_id": "r",
-    }
-    schema = {"horizon_days": pl.Int32, "calibration_version": pl.String}
-    good = pl.DataFrame([row], schema_overrides=schema)
-    assert validated(good, forecasts_schema()).height == 1
-    bad = pl.DataFrame([row | {"upper_band": 101.0}], schema_overrides=schema)
-    with pytest.raises(pa.errors.SchemaErrors, match="DataFrameSchema"):
-        validated(bad, forecasts_schema())

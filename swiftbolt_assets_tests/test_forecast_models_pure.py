@@ -1,4 +1,9 @@
-"""Walk-forward split, rule-layer tables, promotion, calibration and a tiny end-to-end fit."""
+"""The models' walk-forward split (purge, embargo, stride, window) and a tiny end-to-end fit of a
+horizon (round trip, honest versus shuffled skill, a zero-volatility row).
+
+``synthetic_frame`` (model inputs with or without a signal) is also used by
+``test_forecast_training_serving``.
+"""
 
 from __future__ import annotations
 
@@ -10,25 +15,14 @@ import polars as pl
 import pytest
 
 from swiftbolt_assets.calendar import sessions_between
-from swiftbolt_assets.calibration.confidence import (
-    HOLDOUT_FRACTION,
-    MIN_SAMPLES,
-    fit_with_holdout,
-)
 from swiftbolt_assets.forecasting import metrics, models
 from swiftbolt_assets.forecasting.dataset import MODEL_FEATURES
-from swiftbolt_assets.forecasting.forecast import IDENTITY, ConfidenceMap
 from swiftbolt_assets.forecasting.labels import BEARISH, BULLISH, NEUTRAL, add_labels
 from swiftbolt_assets.forecasting.models import (
-    _SMOOTHING,
     HorizonModel,
     Split,
     TrainingParams,
     fit_horizon,
-    frequency_table,
-    promotion_decision,
-    sr_bucket,
-    supertrend_state,
     walk_forward_split,
 )
 from swiftbolt_assets.forecasting.synthesizer import price_targets
@@ -144,202 +138,6 @@ def test_walk_forward_split_empty_before_any_label(
     one = walk_forward_split(labelled, "1W", sessions[5], SPLIT_PARAMS)
     assert one.validation.get_column("session_index").to_list() == [0, 0, 0]
     assert one.train.is_empty()
-
-
-# --- rule layers ---------------------------------------------------------------------------
-
-
-def test_frequency_table_shrinks_toward_the_overall_frequencies() -> None:
-    keys = ["a", "a", "a", "b", "b", "c"]
-    labels = np.array([2, 2, 0, 1, 1, 1], dtype=np.int64)
-    table = frequency_table(keys, labels)
-    assert set(table) == {"a", "b", "c"}
-    # Prior (climatology, add-one): counts (1, 3, 2) -> (2, 4, 3) / 9.
-    prior = np.array([2.0, 4.0, 3.0]) / 9.0
-    np.testing.assert_allclose(metrics.climatology_probs(labels), prior)
-    s = _SMOOTHING
-    expected_a = (np.array([1.0, 0.0, 2.0]) + s * prior) / (3.0 + s)
-    np.testing.assert_allclose(table["a"], expected_a, rtol=1e-12)
-    # By hand with 50 pseudo-counts: (1 + 100/9, 200/9, 2 + 150/9) / 53.
-    np.testing.assert_allclose(
-        table["a"], [(1 + 100 / 9) / 53, (200 / 9) / 53, (2 + 150 / 9) / 53], rtol=1e-12
-    )
-    np.testing.assert_allclose(table["c"], (np.array([0.0, 1.0, 0.0]) + s * prior) / (1.0 + s))
-    for row in table.values():
-        assert sum(row) == pytest.approx(1.0, abs=1e-12)
-
-
-def test_frequency_table_moves_toward_the_key_frequency_with_more_rows() -> None:
-    rng = np.random.default_rng(2)
-    base = rng.integers(0, 3, 3000)
-    keys = ["rare"] * 5 + ["common"] * 3000
-    keys += ["frequent_bull"] * 2000
-    labels = np.concatenate([np.full(5, BULLISH), base, np.full(2000, BULLISH)]).astype(np.int64)
-    table = frequency_table(keys, labels)
-    # 5 bullish rows barely move the prior; 2000 bullish rows dominate it.
-    prior = metrics.climatology_probs(labels)
-    assert abs(table["rare"][BULLISH] - prior[BULLISH]) < 0.1
-    assert table["frequent_bull"][BULLISH] > 0.97
-    assert table["rare"][BULLISH] < table["frequent_bull"][BULLISH]
-
-
-def test_supertrend_state_on_hand_rows() -> None:
-    rows = pl.DataFrame(
-        {
-            "supertrend_dir_10_3": [1.0, -1.0, None, 1.0, -1.0, None],
-            "st_ai_trend": [1.0, 1.0, 1.0, None, -1.0, None],
-        },
-        schema={"supertrend_dir_10_3": pl.Float32, "st_ai_trend": pl.Float32},
-    )
-    assert supertrend_state(rows) == ["1/1", "-1/1", "na", "na", "-1/-1", "na"]
-
-
-def test_sr_bucket_on_hand_rows() -> None:
-    rows = pl.DataFrame(
-        {
-            "support_distance_atr": [1.0, 9.0, None, None, 2.0, 1.0, 3.0, 7.0],
-            "resistance_distance_atr": [9.0, 1.0, None, 2.0, None, 1.0, 7.0, 3.0],
-        }
-    )
-    # positions 0.1, 0.9, -, -, -, 0.5, 0.3, 0.7
-    assert sr_bucket(rows) == [
-        "q0",
-        "q4",
-        "none",
-        "no_support",
-        "no_resistance",
-        "q2",
-        "q1",
-        "q3",
-    ]
-
-
-# --- promotion -----------------------------------------------------------------------------
-
-
-def scores(
-    ensemble_brier: float, majority_brier: float, skill: float
-) -> dict[str, dict[str, float]]:
-    return {
-        "ensemble": {"brier": ensemble_brier, "brier_skill_score": skill},
-        "majority": {"brier": majority_brier, "brier_skill_score": -0.5},
-    }
-
-
-def test_promotion_decision_promotes_a_model_within_the_floor() -> None:
-    assert promotion_decision(scores(0.64, 0.9, 0.01)) is None
-    assert promotion_decision(scores(0.64, 0.9, -0.019)) is None
-    assert promotion_decision(scores(0.64, 0.9, -0.04), max_skill_loss=0.05) is None
-
-
-def test_promotion_decision_blocks_a_model_not_better_than_majority() -> None:
-    reason = promotion_decision(scores(0.9, 0.9, 0.01))
-    assert reason is not None
-    assert "majority" in reason
-    worse = promotion_decision(scores(0.95, 0.9, 0.01))
-    assert worse is not None
-    assert "majority" in worse
-    nan = promotion_decision(scores(float("nan"), 0.9, 0.01))
-    assert nan is not None
-    assert "majority" in nan
-
-
-def test_promotion_decision_blocks_a_model_below_the_skill_floor() -> None:
-    reason = promotion_decision(scores(0.64, 0.9, -0.03))
-    assert reason is not None
-    assert "skill" in reason
-    assert "majority" not in reason
-    assert promotion_decision(scores(0.64, 0.9, -0.03), max_skill_loss=0.05) is None
-    nan = promotion_decision(scores(0.64, 0.9, float("nan")))
-    assert nan is not None
-    assert "skill" in nan
-
-
-# --- calibration ---------------------------------------------------------------------------
-
-
-def overconfident(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    confidence = rng.uniform(0.34, 1.0, n)
-    correct = (rng.random(n) < confidence * 0.6).astype(np.float64)
-    return confidence, correct
-
-
-def test_calibration_needs_min_samples() -> None:
-    confidence, correct = overconfident(MIN_SAMPLES, 1)
-    assert fit_with_holdout(confidence[:-1], correct[:-1], np.arange(MIN_SAMPLES - 1)) is None
-    assert fit_with_holdout(confidence, correct, np.arange(MIN_SAMPLES)) is not None
-
-
-def test_calibration_lowers_overconfident_predictions() -> None:
-    confidence, correct = overconfident(6000, 2)
-    fit = fit_with_holdout(confidence, correct, np.arange(6000))
-    assert fit is not None
-    assert fit.n_samples == 6000
-    assert fit.n_holdout == round(6000 * HOLDOUT_FRACTION)
-    assert fit.ece_before == pytest.approx(0.4 * 0.67, abs=0.03)
-    assert fit.ece_after < fit.ece_before / 3
-    # Inside the bulk of the data the map sits near the true hit rate 0.6 * confidence (the
-    # isotonic fit's extreme blocks hold only a few rows, so the edges are left out).
-    grid = np.linspace(0.4, 0.95, 56)
-    mapped = fit.mapping.apply(grid)
-    assert np.all(mapped < grid)
-    np.testing.assert_allclose(mapped, 0.6 * grid, atol=0.08)
-    full = fit.mapping.apply(np.linspace(0.0, 1.0, 201))
-    assert np.all(np.diff(full) >= 0.0)
-    assert np.all(np.diff(fit.mapping.x) > 0.0)
-    assert np.all(np.diff(fit.mapping.y) >= 0.0)
-    assert min(fit.mapping.y) >= 0.0
-    assert max(fit.mapping.y) <= 1.0
-
-
-def test_calibration_serves_the_map_only_if_it_helped_the_later_rows() -> None:
-    confidence, correct = overconfident(6000, 4)
-    helped = fit_with_holdout(confidence, correct, np.arange(6000))
-    assert helped is not None
-    assert (helped.improves, helped.method) == (True, "isotonic")
-    assert helped.served == helped.mapping
-    # earlier rows overconfident, later rows calibrated: a map fitted on the former hurts the
-    # latter, so the version serves raw confidence
-    rng = np.random.default_rng(5)
-    late = rng.uniform(0.34, 1.0, 2000)
-    late_correct = (rng.random(2000) < late).astype(np.float64)
-    shifted = fit_with_holdout(
-        np.concatenate([confidence[:4000], late]),
-        np.concatenate([correct[:4000], late_correct]),
-        np.arange(6000),
-    )
-    assert shifted is not None
-    assert shifted.ece_after > shifted.ece_before
-    assert (shifted.improves, shifted.method) == (False, "identity")
-    assert shifted.served == IDENTITY
-    np.testing.assert_array_equal(shifted.served.apply(late), late)
-
-
-def test_calibration_holdout_is_the_latest_rows_by_order() -> None:
-    # Early rows (by order) are calibrated, late rows overconfident: measured on the late 30 %.
-    rng = np.random.default_rng(3)
-    n = 4000
-    confidence = rng.uniform(0.34, 1.0, n)
-    late = np.arange(n) >= 2800
-    hit_rate = np.where(late, confidence * 0.5, confidence)
-    correct = (rng.random(n) < hit_rate).astype(np.float64)
-    forward = fit_with_holdout(confidence, correct, np.arange(n))
-    shuffled = rng.permutation(n)
-    # Same rows in another position order, same `order` keys: the holdout is still the late rows.
-    reordered = fit_with_holdout(confidence[shuffled], correct[shuffled], shuffled)
-    assert forward is not None
-    assert reordered is not None
-    assert forward.ece_before == pytest.approx(reordered.ece_before, abs=1e-12)
-    assert forward.ece_before == pytest.approx(0.5 * 0.67, abs=0.04)
-
-
-def test_identity_map_returns_its_input() -> None:
-    raw = np.array([0.0, 0.34, 0.5, 0.99, 1.0])
-    np.testing.assert_array_equal(IDENTITY.apply(raw), raw)
-    np.testing.assert_array_equal(IDENTITY.apply([0.4, 0.6]), [0.4, 0.6])
-    mapping = ConfidenceMap((0.4, 0.8), (0.3, 0.5))
-    np.testing.assert_allclose(mapping.apply([0.2, 0.4, 0.6, 0.8, 0.9]), [0.3, 0.3, 0.4, 0.5, 0.5])
 
 
 # --- tiny end-to-end fit -------------------------------------------------------------------

@@ -18,7 +18,7 @@ from swiftbolt_assets_tests.conftest import (
     materialize_range,
     shared_path,
 )
-from swiftbolt_assets_tests.test_forecast_assets import SMALL_MODELS
+from swiftbolt_assets_tests.forecast_fixtures import SMALL_MODELS
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 

@@ -1,0 +1,123 @@
+"""The research job's forecast backtest on PostgreSQL: every method scored out of sample on the
+same rows, no leaks, the reliability diagram, and the confidence calibration it seeds for the
+next daily forecasts.
+
+It runs on the models ``forecast_fixtures`` trains once per session (``all_models``).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import dagster as dg
+import polars as pl
+import pytest
+import sqlalchemy as sa
+
+from swiftbolt_assets.definitions import RESEARCH_JOB
+from swiftbolt_assets.forecasting.backtest import METHODS
+from swiftbolt_assets_tests.forecast_fixtures import GO_LIVE, LAST, SMALL_MODELS, run
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.mark.usefixtures("all_models")
+def test_backtest_scores_every_method_out_of_sample_and_seeds_the_calibration(
+    engine: sa.Engine,
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    symbols: list[str],
+) -> None:
+    assert run(defs, instance, symbols, GO_LIVE, LAST).success
+    research = defs.resolve_job_def(RESEARCH_JOB).execute_in_process(
+        instance=instance,
+        run_config={
+            "ops": {
+                "run_forecast_backtest": {
+                    "config": {
+                        "years": 1,
+                        "cadence_months": 6,
+                        "horizons": ["1D", "1W", "1M"],
+                        **{k: v for k, v in SMALL_MODELS.items() if k != "max_skill_loss"},
+                    }
+                }
+            }
+        },
+    )
+
+    assert research.success
+    with engine.connect() as conn:
+        table = pl.DataFrame(
+            [
+                tuple(r)
+                for r in conn.execute(
+                    sa.text(
+                        "SELECT horizon, method, n, brier, brier_skill_score, retrains, "
+                        "period_start, period_end FROM forecast_backtest"
+                    )
+                )
+            ],
+            schema=["horizon", "method", "n", "brier", "bss", "retrains", "start", "end"],
+            orient="row",
+        )
+        leaks = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM forecast_backtest_predictions "
+                "WHERE as_of_date <= model_cutoff OR label_end_date <= as_of_date"
+            )
+        ).scalar()
+        mislabelled = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM forecast_backtest_predictions WHERE realized_label <> "
+                "CASE WHEN realized_return > threshold_up THEN 'bullish' "
+                "WHEN realized_return < threshold_down THEN 'bearish' ELSE 'neutral' END"
+            )
+        ).scalar()
+        calibrations = conn.execute(
+            sa.text("SELECT horizon, fitted_through, x, y FROM confidence_calibration")
+        ).all()
+    assert set(table["horizon"]) == {"1D", "1W", "1M"}
+    assert (
+        table.group_by("horizon").agg(pl.col("method").n_unique())["method"].to_list()
+        == [len(METHODS)] * 3
+    )
+    # every method is scored on the same rows of a horizon
+    assert table.group_by("horizon").agg(pl.col("n").n_unique())["n"].to_list() == [1, 1, 1]
+    climatology = table.filter(pl.col("method") == "climatology")
+    assert (climatology["bss"].abs() < 1e-12).all()
+    majority = table.filter(pl.col("method") == "majority")
+    assert (majority["brier"] > climatology["brier"].max()).all()
+    assert set(table["retrains"]) == {3}  # cutoffs 2025-06-30, 2025-12-31, 2026-06-30
+    assert leaks == 0
+    assert mislabelled == 0
+    events = {
+        m.asset_key.to_user_string(): m.metadata
+        for m in research.asset_materializations_for_node("run_forecast_backtest")
+    }
+    assert "| synthesized |" in str(events["forecast_backtest"]["metrics"].value)
+    assert str(events["forecast_backtest"]["reliability_diagram"].value).startswith(
+        "![reliability](data:image/png;base64,iVBORw0KGgo"
+    )
+    # calibration versions for the cutoffs of go-live's month and the next, monotone maps
+    assert {(h, t) for h, t, _, _ in calibrations} >= {
+        ("1D", date(2026, 9, 30)),
+        ("1D", date(2026, 10, 30)),
+    }
+    for _, _, x, y in calibrations:
+        assert list(x) == sorted(x)
+        assert list(y) == sorted(y)
+
+    # the next forecasts carry the calibration fitted before their day
+    assert run(defs, instance, symbols, LAST, LAST).success
+    with engine.connect() as conn:
+        used = dict(
+            conn.execute(
+                sa.text(
+                    "SELECT horizon, min(calibration_version) FROM ml_forecasts_daily "
+                    f"WHERE as_of_date = '{LAST}' GROUP BY 1"
+                )
+            ).all()
+        )
+    assert used["1D"] is not None
+    assert used["1D"].startswith("1D-20261030")
+    assert used["6M"] is None  # the backtest covered 1D, 1W, 1M only
