@@ -221,10 +221,12 @@ def sensor_ticks(drop_root: Path) -> dict[str, Any]:
     with dg.DagsterInstance.ephemeral() as instance:
 
         def tick(cursor: str | None) -> tuple[float, Any]:
-            context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
-            started = time.perf_counter()
-            result = sensor(context)
-            return time.perf_counter() - started, result
+            with dg.build_sensor_context(
+                instance=instance, cursor=cursor, resources=resources
+            ) as context:
+                started = time.perf_counter()
+                result = sensor(context)
+                return time.perf_counter() - started, result
 
         first_s, first = tick(None)
         instance.add_dynamic_partitions(

@@ -29,15 +29,17 @@ def tick(
     defs: dg.Definitions, instance: dg.DagsterInstance, drop_dir: Path, cursor: str | None
 ) -> dg.SensorResult | dg.SkipReason:
     sensor = defs.resolve_sensor_def("new_ohlc_bars_sensor")
-    context = dg.build_sensor_context(
+    # the context is a context manager: exiting it releases what it entered (its resources, and
+    # an instance when built from a ref), so nothing outlives the tick
+    with dg.build_sensor_context(
         instance=instance,
         cursor=cursor,
         resources={
             "drop_folder": DropFolderResource(path=str(drop_dir)),
             "market": MarketCalendarResource(exchange="XNYS"),
         },
-    )
-    result = sensor(context)
+    ) as context:
+        result = sensor(context)
     if isinstance(result, dg.SensorResult):
         for request in result.dynamic_partitions_requests or []:
             instance.add_dynamic_partitions(
@@ -169,22 +171,23 @@ def test_a_lone_file_without_a_valid_bar_is_reported_by_a_run_of_a_known_symbol(
 def test_the_schedule_runs_the_day_for_all_symbols_and_skips_holidays(drop_dir: Path) -> None:
     defs = make_definitions("postgresql://unused/unused", drop_dir, START)
     schedule = defs.resolve_schedule_def("daily_cycle_schedule")
+    market = {"market": MarketCalendarResource(exchange="XNYS")}
     with dg.instance_for_test() as instance:  # a schedule context needs an instance with a ref
         instance.add_dynamic_partitions("symbols", ["AAPL", "MSFT", "NVDA"])
-        on_session = schedule(
-            dg.build_schedule_context(
-                instance=instance,
-                scheduled_execution_time=datetime(2026, 11, 24, 17, 30, tzinfo=NY),
-                resources={"market": MarketCalendarResource(exchange="XNYS")},
-            )
-        )
-        on_holiday = schedule(
-            dg.build_schedule_context(
-                instance=instance,
-                scheduled_execution_time=datetime(2026, 11, 26, 17, 30, tzinfo=NY),
-                resources={"market": MarketCalendarResource(exchange="XNYS")},
-            )
-        )
+        # each context enters its own instance from the ref: exiting the context exits it, else
+        # its defs-state storage would be restored as the current one whenever it is collected
+        with dg.build_schedule_context(
+            instance=instance,
+            scheduled_execution_time=datetime(2026, 11, 24, 17, 30, tzinfo=NY),
+            resources=market,
+        ) as context:
+            on_session = schedule(context)
+        with dg.build_schedule_context(
+            instance=instance,
+            scheduled_execution_time=datetime(2026, 11, 26, 17, 30, tzinfo=NY),
+            resources=market,
+        ) as context:
+            on_holiday = schedule(context)
 
     assert isinstance(on_session, dg.RunRequest)
     assert on_session.tags[RANGE_START_TAG] == "2026-11-24|AAPL"
