@@ -1,7 +1,7 @@
 """The forecasting tests' shared world on PostgreSQL: seven synthetic symbols, the definitions
 with go-live 2026-10-26, a run helper with small models, and the models trained once per session.
 
-A plugin (``pytest_plugins`` in the rootdir's ``conftest.py``), not a test module: the fixtures
+A plugin (``-p`` in pyproject's pytest ``addopts``), not a test module: the fixtures
 here are registered once, so the session-scoped ``trained`` trains the models once however many
 modules use them (``test_forecast_assets``, ``test_forecast_backtest``). Test modules import the
 plain helpers and constants by name (``SMALL_MODELS`` too, for the evaluation and race tests);
