@@ -22,6 +22,8 @@ $(STAMP): pyproject.toml
 	@echo "installing dependencies into $(VENV) (first time takes a minute or two)"
 	@$(BIN)/python -m pip install --quiet --upgrade pip 2> >(grep -v '^WARNING: Location' >&2)
 	@$(BIN)/python -m pip install --quiet -e '.[dev]' 2> >(grep -v '^WARNING: Location' >&2)
+	@echo "compiling the indicator kernels into numba's cache (once, about 15 s)"
+	@$(BIN)/python -m swiftbolt_assets.features.warmup
 	@touch $(STAMP)
 
 install: $(STAMP) ## create the virtualenv and install the project with its dev tools
