@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pytest
@@ -69,6 +70,55 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     order (inside Dagster) can restore a stale one after the fixture above reset it."""
     with set_defs_state_storage(None):
         return (yield)
+
+
+TESTS = "swiftbolt_assets_tests"
+# Modules that share a session-scoped state built in another module's fixtures: under
+# pytest-xdist they run on the worker of the module named here, so the state is built once.
+SHARED_WORKER = {
+    # the forecast models trained once per session (forecast_fixtures.trained)
+    f"{TESTS}/test_forecast_backtest.py": f"{TESTS}/test_forecast_assets.py",
+}
+# The modules that take 20 s or more (``make test PYTEST_ARGS=--durations=10``): handed out
+# first, so that the last minute of a parallel run is short modules on both workers rather than
+# one of these on one worker while the other idles. The rest keep their collection order.
+LONG_FIRST = [
+    f"{TESTS}/test_daily_snapshot.py",
+    f"{TESTS}/test_forecast_assets.py",
+    f"{TESTS}/test_evaluation_assets.py",
+    f"{TESTS}/test_cli_run.py",
+    f"{TESTS}/test_real_data.py",
+]
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadscope`` (``make test``): each module stays whole on one worker, so its
+    module-scoped state (bars, trained models) is built once; the modules of ``SHARED_WORKER``
+    join the module they share a session state with; ``LONG_FIRST`` go out first. Other modes:
+    xdist's own scheduling."""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    config.option.loadscopereorder = False  # the order is LONG_FIRST's, then the collection's
+
+    class SharedStateScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            scope: str = super()._split_scope(nodeid)
+            return SHARED_WORKER.get(scope, scope)
+
+        def schedule(self) -> None:
+            if self.collection is None:
+
+                def rank(nodeid: str) -> int:
+                    scope = self._split_scope(nodeid)
+                    return LONG_FIRST.index(scope) if scope in LONG_FIRST else len(LONG_FIRST)
+
+                for node, nodeids in self.registered_collections.items():
+                    self.registered_collections[node] = sorted(nodeids, key=rank)
+            super().schedule()
+
+    return SharedStateScheduling(config, log)
 
 
 @pytest.fixture(scope="session")
