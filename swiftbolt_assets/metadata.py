@@ -35,6 +35,17 @@ def by_horizon(frame: pl.DataFrame, spec: CadenceSpec, *aggregations: pl.Expr) -
     return dg.MetadataValue.md(markdown_table(rows, list(rows[0])))
 
 
+def with_intervals(row: Mapping[str, object], names: Sequence[str]) -> dict[str, object]:
+    """``row`` with each of ``names`` shown as ``point [low, high]`` (its ``_low`` and ``_high``
+    columns), for a markdown table; other cells unchanged."""
+    shown = dict(row)
+    for name in names:
+        ends = (row.get(f"{name}_low"), row.get(f"{name}_high"))
+        if all(isinstance(e, float | int) and not math.isnan(float(e)) for e in ends):
+            shown[name] = f"{_cell(row.get(name))} [{_cell(ends[0])}, {_cell(ends[1])}]"
+    return shown
+
+
 def _cell(value: object) -> str:
     """Format one markdown cell: floats to 3 decimals, nan/None as an en dash, ints as is."""
     if value is None:

@@ -1,5 +1,6 @@
 """The research job's forecast backtest on PostgreSQL: every method scored out of sample on the
-same rows, no leaks, the reliability diagram, and the confidence calibration it seeds for the
+same rows with block-bootstrap intervals and its effective sample size, each horizon's own
+period and fits, no leaks, the reliability diagram, and the confidence calibration it seeds for the
 next daily forecasts.
 
 It runs on the models ``forecast_fixtures`` trains once per session (``all_models``).
@@ -14,6 +15,7 @@ import polars as pl
 import pytest
 import sqlalchemy as sa
 
+from swiftbolt_assets.cadence import DAILY
 from swiftbolt_assets.definitions import RESEARCH_JOB
 from swiftbolt_assets.forecasting.backtest import METHODS
 from swiftbolt_assets_tests.forecast_fixtures import GO_LIVE, LAST, SMALL_MODELS, run
@@ -76,6 +78,12 @@ def test_backtest_scores_every_method_out_of_sample_and_seeds_the_calibration(
         calibrations = conn.execute(
             sa.text("SELECT horizon, fitted_through, x, y FROM confidence_calibration")
         ).all()
+        bounds = pl.read_database(
+            "SELECT horizon, method, n, n_eff, block_sessions, accuracy, accuracy_low, "
+            "accuracy_high, brier_skill_score_low AS bss_low, brier_skill_score_high AS bss_high, "
+            "ece_low, ece_high, rank_ic_low, rank_ic_high FROM forecast_backtest",
+            conn,
+        )
     assert set(table["horizon"]) == {"1D", "1W", "1M"}
     assert (
         table.group_by("horizon").agg(pl.col("method").n_unique())["method"].to_list()
@@ -88,13 +96,35 @@ def test_backtest_scores_every_method_out_of_sample_and_seeds_the_calibration(
     majority = table.filter(pl.col("method") == "majority")
     assert (majority["brier"] > climatology["brier"].max()).all()
     assert set(table["retrains"]) == {3}  # cutoffs 2025-06-30, 2025-12-31, 2026-06-30
+    # each horizon states its own period: a longer horizon's last known outcome is earlier
+    ends = dict(table.group_by("horizon").agg(pl.col("end").max()).iter_rows())
+    assert ends["1D"] > ends["1W"] > ends["1M"]
+    # 95 % intervals by a block bootstrap of dates 2 x the horizon long, n_eff beside n
+    assert bounds.height == table.height
+    for horizon, block in bounds.select("horizon", "block_sessions").unique().iter_rows():
+        assert block == 2 * DAILY.horizons[horizon]
+    assert (bounds["accuracy_low"] <= bounds["accuracy"]).all()
+    assert (bounds["accuracy"] <= bounds["accuracy_high"]).all()
+    for name in ("bss", "ece", "rank_ic"):
+        assert (bounds[f"{name}_low"] <= bounds[f"{name}_high"]).all()
+    assert ((bounds["n_eff"] > 0) & (bounds["n_eff"] <= bounds["n"])).all()
+    # a month's labels overlap over 21 sessions: far fewer independent outcomes than rows
+    month = bounds.filter((pl.col("horizon") == "1M") & (pl.col("method") == "synthesized"))
+    assert month["n_eff"].item() < month["n"].item() / 2
+    # climatology against itself: a skill of 0 in every resample
+    reference = bounds.filter(pl.col("method") == "climatology")
+    assert (reference["bss_low"].abs() < 1e-12).all()
+    assert (reference["bss_high"].abs() < 1e-12).all()
     assert leaks == 0
     assert mislabelled == 0
     events = {
         m.asset_key.to_user_string(): m.metadata
         for m in research.asset_materializations_for_node("run_forecast_backtest")
     }
-    assert "| synthesized |" in str(events["forecast_backtest"]["metrics"].value)
+    shown = str(events["forecast_backtest"]["metrics"].value)
+    assert "| synthesized |" in shown
+    assert "| n_eff |" in shown
+    assert " [" in shown  # the scores with their intervals
     assert str(events["forecast_backtest"]["reliability_diagram"].value).startswith(
         "![reliability](data:image/png;base64,iVBORw0KGgo"
     )

@@ -27,7 +27,7 @@ from swiftbolt_assets.forecasting.schema import (
 )
 from swiftbolt_assets.forecasting.store import last_session, write_backtest
 from swiftbolt_assets.market import MarketCalendarResource
-from swiftbolt_assets.metadata import markdown_table
+from swiftbolt_assets.metadata import markdown_table, with_intervals
 from swiftbolt_assets.warehouse.resources import WarehouseResource
 
 FORECAST_BACKTEST = dg.AssetKey("forecast_backtest")
@@ -110,18 +110,15 @@ def run_forecast_backtest(
     assert isinstance(period[0], date)
     assert isinstance(period[1], date)
     table = pl.DataFrame(result.metrics).with_columns(
-        pl.lit(period[0]).alias("period_start"),
-        pl.lit(period[1]).alias("period_end"),
-        pl.lit(len({f["cutoff"] for f in result.fits}), dtype=pl.Int32).alias("retrains"),
-        pl.col("n").cast(pl.Int32),
+        pl.col("n", "retrains", "block_sessions").cast(pl.Int32)
     )
     table = validated(table, backtest_metrics_schema())
     write_started = time.perf_counter()
     write_backtest(engine, table, predictions, context.run.run_id)
     write_s = time.perf_counter() - write_started
     total_s = time.perf_counter() - started
-    columns = ["horizon", "method", "n", "accuracy", "balanced_accuracy"]
-    columns += ["directional_accuracy", "brier", "brier_skill_score", "ece", "rank_ic"]
+    shown = ["accuracy", "balanced_accuracy", "brier_skill_score", "ece", "rank_ic"]
+    columns = ["horizon", "method", "n", "n_eff", "retrains", *shown]
     png = metrics.reliability_diagram_png(
         result.curves, "Reliability of the synthesized forecast (out of sample)"
     )
@@ -130,7 +127,9 @@ def run_forecast_backtest(
         asset_key=FORECAST_BACKTEST,
         metadata={
             "dagster/row_count": table.height,
-            "metrics": dg.MetadataValue.md(markdown_table(result.metrics, columns)),
+            "metrics": dg.MetadataValue.md(
+                markdown_table([with_intervals(row, shown) for row in result.metrics], columns)
+            ),
             "reliability_diagram": dg.MetadataValue.md(diagram),
             "period": f"{period[0]} … {period[1]}",
             "retrain_cadence_months": config.cadence_months,

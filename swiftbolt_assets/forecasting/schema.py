@@ -135,7 +135,9 @@ def backtest_predictions_schema(spec: CadenceSpec = DAILY) -> pa.DataFrameSchema
 
 
 def backtest_metrics_schema(spec: CadenceSpec = DAILY) -> pa.DataFrameSchema:
-    """A ``forecast_backtest`` row: one (horizon, method)'s out-of-sample scores."""
+    """A ``forecast_backtest`` row: one (horizon, method)'s out-of-sample scores with their 95 %
+    block-bootstrap intervals (``_low``, ``_high``), ``n_eff``, and the horizon's own period and
+    number of fits."""
     scores = (
         "accuracy",
         "balanced_accuracy",
@@ -152,6 +154,14 @@ def backtest_metrics_schema(spec: CadenceSpec = DAILY) -> pa.DataFrameSchema:
             "method": pa.Column(str),
             "n": pa.Column(pl.Int32, pa.Check.gt(0)),
             **{name: pa.Column(pl.Float64, nullable=True) for name in scores},
+            **{
+                f"{name}_{end}": pa.Column(pl.Float64, nullable=True)
+                for name in scores
+                if name != "log_loss"
+                for end in ("low", "high")
+            },
+            "n_eff": pa.Column(pl.Float64, pa.Check.gt(0)),
+            "block_sessions": pa.Column(pl.Int32, pa.Check.gt(0)),
             "period_start": pa.Column(pl.Date),
             "period_end": pa.Column(pl.Date),
             "retrains": pa.Column(pl.Int32, pa.Check.gt(0)),
@@ -159,6 +169,20 @@ def backtest_metrics_schema(spec: CadenceSpec = DAILY) -> pa.DataFrameSchema:
         unique=["horizon", "method"],
         strict="filter",
         name="forecast_backtest",
+        checks=[
+            pa.Check(lambda data: data.lazyframe.select(pl.col("n_eff") <= pl.col("n"))),
+            # ordered ends (a percentile interval need not hold its point: the ECE of a
+            # resample is biased up, so its interval can sit above the full data's ECE)
+            *(
+                pa.Check(
+                    lambda data, name=name: data.lazyframe.select(
+                        (pl.col(f"{name}_low") <= pl.col(f"{name}_high")).fill_null(True)
+                    )
+                )
+                for name in scores
+                if name != "log_loss"
+            ),
+        ],
     )
 
 
