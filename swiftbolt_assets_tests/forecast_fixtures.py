@@ -47,7 +47,8 @@ STABLE = (
     "symbol, as_of_date, horizon, target_date, close, label, p_bearish, p_neutral, p_bullish, "
     "confidence, raw_confidence, predicted_return, target_price, lower_band, upper_band, "
     "threshold_down, threshold_up, supertrend_component, sr_component, ensemble_component, "
-    "w_supertrend, w_sr, w_ensemble, model_version, weights_source, weights_version"
+    "w_supertrend, w_sr, w_ensemble, model_version, served_by, shrinkage, skill_low, "
+    "weights_source, weights_version"
 )
 
 

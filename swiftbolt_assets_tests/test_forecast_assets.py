@@ -11,13 +11,22 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
+import numpy as np
 import polars as pl
 import pytest
 import sqlalchemy as sa
 
 from swiftbolt_assets.cadence import DAILY
 from swiftbolt_assets.forecasting.assets import LABELS_AGREE, MODELS_PROMOTED
-from swiftbolt_assets.forecasting.synthesizer import DEFAULT_VERSION, DEFAULT_WEIGHTS
+from swiftbolt_assets.forecasting.labels import CLASSES
+from swiftbolt_assets.forecasting.models import HorizonModel
+from swiftbolt_assets.forecasting.shrinkage import shrink
+from swiftbolt_assets.forecasting.synthesizer import (
+    DEFAULT_VERSION,
+    DEFAULT_WEIGHTS,
+    LAYERS,
+    combine,
+)
 from swiftbolt_assets.ingestion.synthetic import demo_symbols, generate_bars, write_drop_files
 from swiftbolt_assets_tests.conftest import check_results, make_definitions
 from swiftbolt_assets_tests.forecast_fixtures import (
@@ -53,6 +62,41 @@ def test_models_forecasts_gate_and_point_in_time(
     assert set(first_models["trained_through"]) == {date(2026, 9, 30)}  # October's cutoff
     assert first_models["promoted"].all()
     assert (first_models["n_train"] >= 1000).all()
+
+    # never worse than the base rate: what each version serves, and each row says what it was
+    with engine.connect() as conn:
+        served = pl.read_database(
+            "SELECT version_id, horizon_days, serves, shrinkage, skill_low, serving_reason, "
+            "artifact FROM model_registry",
+            conn,
+        )
+        rows = pl.read_database(
+            "SELECT model_version AS version_id, served_by, shrinkage AS row_shrinkage, "
+            "skill_low AS row_skill_low, p_bearish, p_neutral, p_bullish FROM ml_forecasts_daily",
+            conn,
+        )
+    assert ((served["serves"] == "climatology") == served["serving_reason"].is_not_null()).all()
+    serving_model = served.filter(pl.col("serves") == "model")
+    assert (serving_model["skill_low"] > 0).all()
+    assert (serving_model["shrinkage"] > 0).all()
+    # a validation window of 126 sessions holds fewer than 4 blocks of a 2M (42-session) horizon
+    long = served.filter(pl.col("horizon_days") >= 42)
+    assert (long["serves"] == "climatology").all()
+    assert all("cannot be bounded" in r for r in long["serving_reason"])
+    joined = rows.join(served, on="version_id")
+    assert (joined["served_by"] == joined["serves"]).all()
+    assert (joined["row_shrinkage"] == joined["shrinkage"]).all()
+    for version, artifact in (
+        served.filter(pl.col("serves") == "climatology")
+        .select("version_id", "artifact")
+        .iter_rows()
+    ):
+        climatology = HorizonModel.from_json(bytes(artifact)).climatology
+        probs = joined.filter(pl.col("version_id") == version).select(
+            "p_bearish", "p_neutral", "p_bullish"
+        )
+        assert probs.height > 0
+        assert np.allclose(probs.to_numpy(), climatology, atol=1e-12)
 
     early = forecasts(engine)
     days = 3  # 10-26, 10-27, 10-28
@@ -168,6 +212,30 @@ def insert_weights(
         )
 
 
+def layer_mix(engine: sa.Engine, where: str) -> list[float]:
+    """The one forecast row's layers mixed by its weights, after checking that its
+    probabilities are that mix shrunk toward its version's climatology by its ``shrinkage``."""
+    with engine.connect() as conn:
+        row = (
+            conn.execute(
+                sa.text(
+                    "SELECT f.*, (SELECT artifact FROM model_registry r "
+                    "WHERE r.version_id = f.model_version) AS artifact "
+                    f"FROM ml_forecasts_daily f WHERE {where}"
+                )
+            )
+            .one()
+            ._mapping
+        )
+    layers = {layer: np.array([[row[f"{layer}_p_{c}"] for c in CLASSES]]) for layer in LAYERS}
+    weights = np.array([[row["w_supertrend"], row["w_sr"], row["w_ensemble"]]])
+    mixed = combine(layers, weights)
+    climatology = HorizonModel.from_json(bytes(row["artifact"])).climatology
+    served = shrink(mixed, climatology, row["shrinkage"])
+    assert [row[f"p_{c}"] for c in CLASSES] == pytest.approx(served[0].tolist(), abs=1e-12)
+    return [float(v) for v in mixed[0]]
+
+
 @pytest.mark.usefixtures("october_models")
 def test_weights_by_precedence_change_the_forecast_and_expired_rows_never_count(
     engine: sa.Engine,
@@ -178,7 +246,7 @@ def test_weights_by_precedence_change_the_forecast_and_expired_rows_never_count(
     day = FIRST_END
     assert run(defs, instance, symbols, GO_LIVE, day).success
     where = f"as_of_date = '{day}' AND horizon = '1M' AND symbol = '{symbols[0]}'"
-    base = forecasts(engine, where)
+    base = layer_mix(engine, where)  # the default weights: nothing inserted yet
     close = datetime(2026, 10, 28, 20, 0, tzinfo=UTC)  # 16:00 New York
 
     # a symbol row valid at the close: all weight on the SuperTrend layer
@@ -214,8 +282,9 @@ def test_weights_by_precedence_change_the_forecast_and_expired_rows_never_count(
     by_symbol = forecasts(engine, where)
     row = by_symbol.row(0, named=True)
     assert (row["weights_source"], row["weights_version"]) == ("symbol", "sym-v1")
-    assert row["p_bullish"] - row["p_bearish"] == pytest.approx(row["supertrend_component"])
-    assert row["p_bullish"] != pytest.approx(base.row(0, named=True)["p_bullish"])
+    mixed = layer_mix(engine, where)
+    assert mixed[2] - mixed[0] == pytest.approx(row["supertrend_component"])
+    assert mixed != pytest.approx(base)
     # the others use the fallback the weights asset recorded at the close before (defaults)
     others = forecasts(engine, f"as_of_date = '{day}' AND symbol <> '{symbols[0]}'")
     assert set(others["weights_source"]) == {"symbol"}
@@ -235,7 +304,8 @@ def test_weights_by_precedence_change_the_forecast_and_expired_rows_never_count(
     assert run(defs, instance, symbols, day, day).success
     row = forecasts(engine, where).row(0, named=True)
     assert (row["weights_source"], row["weights_version"]) == ("calibrated", "cal-v1")
-    assert row["p_bullish"] - row["p_bearish"] == pytest.approx(row["sr_component"])
+    mixed = layer_mix(engine, where)
+    assert mixed[2] - mixed[0] == pytest.approx(row["sr_component"])
 
 
 @pytest.mark.usefixtures("october_models")

@@ -17,6 +17,7 @@ import pytest
 from swiftbolt_assets.calendar import sessions_between
 from swiftbolt_assets.forecasting import metrics, models
 from swiftbolt_assets.forecasting.dataset import MODEL_FEATURES
+from swiftbolt_assets.forecasting.gate import judge
 from swiftbolt_assets.forecasting.labels import BEARISH, BULLISH, NEUTRAL, add_labels
 from swiftbolt_assets.forecasting.models import (
     HorizonModel,
@@ -282,6 +283,22 @@ def test_shuffled_training_labels_give_chance_skill(sessions: list[date]) -> Non
     chance = shuffled.validation_metrics["ensemble"]
     assert chance["balanced_accuracy"] == pytest.approx(1.0 / 3.0, abs=0.05)
     assert chance["brier_skill_score"] <= 0.01
+
+    # the gate: the honest model serves itself (shrunk), the shuffled one climatology
+    served = judge(split, "1D", 1, honest.validation_predictions, n_boot=300)
+    assert served.serves == "model"
+    assert served.bound.low > 0.0
+    assert 0.0 < served.shrinkage <= 1.0
+    withheld = judge(
+        Split(shuffled_train, split.validation),
+        "1D",
+        1,
+        shuffled.validation_predictions,
+        n_boot=300,
+    )
+    assert withheld.serves == "climatology"
+    assert withheld.shrinkage == 0.0
+    assert withheld.reason is not None
 
 
 @pytest.mark.usefixtures("single_thread_lightgbm")

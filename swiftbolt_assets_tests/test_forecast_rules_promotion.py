@@ -9,11 +9,11 @@ import polars as pl
 import pytest
 
 from swiftbolt_assets.forecasting import metrics
+from swiftbolt_assets.forecasting.gate import promotion_decision
 from swiftbolt_assets.forecasting.labels import BULLISH
 from swiftbolt_assets.forecasting.models import (
     _SMOOTHING,
     frequency_table,
-    promotion_decision,
     sr_bucket,
     supertrend_state,
 )

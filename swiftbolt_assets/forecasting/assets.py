@@ -165,7 +165,13 @@ def build_forecast_models_asset(
                 validated(
                     pl.DataFrame(
                         [{k: r[k] for k in scalars} for r in outcome.rows],
-                        schema_overrides={"rejection_reason": pl.String},
+                        schema_overrides={
+                            "rejection_reason": pl.String,
+                            "serving_reason": pl.String,
+                            **dict.fromkeys(
+                                ("skill", "skill_low", "skill_high", "skill_n_eff"), pl.Float64
+                            ),
+                        },
                     ),
                     registry_schema(spec),
                 )
@@ -174,7 +180,8 @@ def build_forecast_models_asset(
             e.horizon: e.version_id for e in registry_entries(engine) if e.promoted
         }  # latest promoted per horizon (entries are ordered by cutoff)
         columns = ["version_id", "cutoff", "n_train", "lgbm_weight", "brier", "climatology_brier"]
-        columns += ["brier_skill_score", "balanced_accuracy", "promoted", "seconds"]
+        columns += ["brier_skill_score", "balanced_accuracy", "promoted", "serves", "skill_95"]
+        columns += ["shrinkage", "seconds"]
         return dg.MaterializeResult(
             metadata={
                 "trained": len(outcome.trained),

@@ -6,7 +6,10 @@ and embargoed validation, blend weight chosen out of sample, refit), then predic
 (symbol, D) with C_k < D <= C_{k+1} whose outcome is known. Nothing a prediction uses ends after
 its as-of date. Every method is scored on the same rows:
 
-- ``synthesized``: what a forecast row carries (the three layers with the default weights)
+- ``served``: what live forecasting serves: ``synthesized`` shrunk toward climatology by the
+  version's weight, or climatology where its validation skill's lower bound is not above 0
+  (``gate.judge``, on the version's own validation window)
+- ``synthesized``: the three layers with the default weights, before that shrinkage
 - ``ensemble``, ``lgbm``, ``random_forest``: the ML layer and its two learners
 - ``supertrend_layer``, ``sr_layer``: the two rule layers alone
 - baselines: ``climatology`` (training class frequencies), ``majority`` (the most frequent
@@ -27,10 +30,12 @@ import polars as pl
 
 from swiftbolt_assets.cadence import DAILY, CadenceSpec
 from swiftbolt_assets.forecasting import metrics
+from swiftbolt_assets.forecasting.gate import judge
 from swiftbolt_assets.forecasting.intervals import METRICS as INTERVAL_METRICS
 from swiftbolt_assets.forecasting.intervals import score_intervals
 from swiftbolt_assets.forecasting.labels import CLASSES
 from swiftbolt_assets.forecasting.models import (
+    HorizonModel,
     TrainingParams,
     blend,
     fit_horizon,
@@ -38,11 +43,13 @@ from swiftbolt_assets.forecasting.models import (
     walk_forward_split,
 )
 from swiftbolt_assets.forecasting.retraining import period_cutoffs
+from swiftbolt_assets.forecasting.shrinkage import shrink
 from swiftbolt_assets.forecasting.synthesizer import DEFAULT_WEIGHTS, LAYERS, combine
 from swiftbolt_assets.forecasting.training import MIN_TRAIN_ROWS
 
 FloatArray = npt.NDArray[np.float64]
 METHODS = (
+    "served",
     "synthesized",
     "ensemble",
     "lgbm",
@@ -125,6 +132,41 @@ def _score_rows(
     return rows
 
 
+def _method_probs(
+    model: HorizonModel, test: pl.DataFrame, h: str, shrinkage: float
+) -> dict[str, FloatArray]:
+    """Every method's (n, 3) probabilities on the ``test`` rows of one fitted version."""
+    boost, forest = model.predict_learners(test)
+    ensemble = blend(boost, forest, model.lgbm_weight)
+    layers = {
+        "supertrend": model.supertrend_probs(test),
+        "sr": model.sr_probs(test),
+        "ensemble": ensemble,
+    }
+    synthesized = combine(layers, _default_weights(test.height))
+    climatology = np.tile(model.climatology, (test.height, 1))
+    majority = np.zeros_like(climatology)
+    majority[:, int(np.argmax(model.climatology))] = 1.0
+    past = test.get_column(f"past_label_{h}")
+    persistence = np.where(
+        past.is_null().to_numpy()[:, None],
+        climatology,
+        metrics.one_hot(past.fill_null(1).cast(pl.Int64).to_numpy()),
+    )
+    return {
+        "served": shrink(synthesized, model.climatology, shrinkage),
+        "synthesized": synthesized,
+        "ensemble": ensemble,
+        "lgbm": boost,
+        "random_forest": forest,
+        "supertrend_layer": layers["supertrend"],
+        "sr_layer": layers["sr"],
+        "climatology": climatology,
+        "majority": majority,
+        "persistence": persistence,
+    }
+
+
 def run_backtest(
     frame: pl.DataFrame,
     sessions: list[date],
@@ -156,38 +198,18 @@ def run_backtest(
                 continue
             fitted = fit_horizon(split, h, config.spec.horizons[h], cutoff, config.params)
             model = fitted.model
-            boost, forest = model.predict_learners(test)
-            ensemble = blend(boost, forest, model.lgbm_weight)
-            layers = {
-                "supertrend": model.supertrend_probs(test),
-                "sr": model.sr_probs(test),
-                "ensemble": ensemble,
-            }
-            synthesized = combine(layers, _default_weights(test.height))
-            climatology = np.tile(model.climatology, (test.height, 1))
-            majority = np.zeros_like(climatology)
-            majority[:, int(np.argmax(model.climatology))] = 1.0
-            past = test.get_column(f"past_label_{h}")
-            persistence = np.where(
-                past.is_null().to_numpy()[:, None],
-                climatology,
-                metrics.one_hot(past.fill_null(1).cast(pl.Int64).to_numpy()),
+            judgement = judge(
+                split,
+                h,
+                config.spec.horizons[h],
+                fitted.validation_predictions,
+                n_boot=config.n_boot,
             )
-            probs = {
-                "synthesized": synthesized,
-                "ensemble": ensemble,
-                "lgbm": boost,
-                "random_forest": forest,
-                "supertrend_layer": layers["supertrend"],
-                "sr_layer": layers["sr"],
-                "climatology": climatology,
-                "majority": majority,
-                "persistence": persistence,
-            }
+            probs = _method_probs(model, test, h, judgement.shrinkage)
             for method, values in probs.items():
                 per_horizon[h].setdefault(method, []).append(values)
             kept[h].append(test.select("session_date", f"fwd_{h}", f"label_{h}"))
-            stored.append(_prediction_rows(test, h, cutoff, synthesized, ensemble))
+            stored.append(_prediction_rows(test, h, cutoff, probs["served"], probs["ensemble"]))
             seconds = time.perf_counter() - started
             fits.append(
                 {
@@ -196,6 +218,9 @@ def run_backtest(
                     "n_train": fitted.n_train,
                     "n_test": test.height,
                     "lgbm_weight": model.lgbm_weight,
+                    "serves": judgement.serves,
+                    "shrinkage": round(judgement.shrinkage, 3),
+                    "skill_low": round(judgement.bound.low, 4),
                     "seconds": round(seconds, 1),
                 }
             )
@@ -220,17 +245,14 @@ def run_backtest(
             "retrains": sum(1 for f in fits if f["horizon"] == h),
         }
         rows += [row | own for row in scored]
-        synthesized = probs["synthesized"]
-        curves[h] = (
-            synthesized.max(axis=1),
-            (synthesized.argmax(axis=1) == labels).astype(np.float64),
-        )
+        served = probs["served"]
+        curves[h] = (served.max(axis=1), (served.argmax(axis=1) == labels).astype(np.float64))
     predictions = pl.concat(stored) if stored else pl.DataFrame()
     return BacktestResult(predictions, rows, curves, fits)
 
 
 def _prediction_rows(
-    test: pl.DataFrame, h: str, cutoff: date, synthesized: FloatArray, ensemble: FloatArray
+    test: pl.DataFrame, h: str, cutoff: date, served: FloatArray, ensemble: FloatArray
 ) -> pl.DataFrame:
     label = pl.col(f"label_{h}")
     return test.select(
@@ -239,7 +261,7 @@ def _prediction_rows(
         pl.lit(h).alias("horizon"),
         pl.col(f"end_{h}").alias("label_end_date"),
         pl.lit(cutoff).alias("model_cutoff"),
-        *(pl.Series(f"p_{c}", synthesized[:, i]) for i, c in enumerate(CLASSES)),
+        *(pl.Series(f"p_{c}", served[:, i]) for i, c in enumerate(CLASSES)),
         *(pl.Series(f"ens_{c}", ensemble[:, i]) for i, c in enumerate(CLASSES)),
         pl.col(f"fwd_{h}").alias("realized_return"),
         label.replace_strict(list(range(3)), list(CLASSES), return_dtype=pl.String).alias(

@@ -17,6 +17,7 @@ import polars as pl
 from swiftbolt_assets.cadence import target_sessions
 from swiftbolt_assets.forecasting.labels import CLASSES, threshold_exprs
 from swiftbolt_assets.forecasting.models import HorizonModel
+from swiftbolt_assets.forecasting.shrinkage import shrink
 from swiftbolt_assets.forecasting.synthesizer import (
     LAYERS,
     WEIGHT_COLUMNS,
@@ -55,6 +56,9 @@ FORECAST_COLUMNS = (
     *LAYER_PROBABILITY_COLUMNS,
     *WEIGHT_COLUMNS,
     "model_version",
+    "served_by",
+    "shrinkage",
+    "skill_low",
     "weights_source",
     "weights_version",
     "calibration_version",
@@ -106,7 +110,8 @@ def forecast_rows(
         "ensemble": model.predict_ensemble(rows),
     }
     weights = rows.select(WEIGHT_COLUMNS).to_numpy().astype(np.float64)
-    probs = combine(layers, weights)
+    # never worse than the base rate: the version's weight against climatology (``gate``)
+    probs = shrink(combine(layers, weights), model.climatology, model.shrinkage)
     label = probs.argmax(axis=1).astype(np.int64)
     raw_confidence = probs.max(axis=1)
     close = rows.get_column("adj_close").to_numpy().astype(np.float64)
@@ -151,6 +156,9 @@ def forecast_rows(
         ),
         *WEIGHT_COLUMNS,
         pl.lit(serving.version_id).alias("model_version"),
+        pl.lit("model" if model.serving_reason is None else "climatology").alias("served_by"),
+        pl.lit(model.shrinkage, dtype=pl.Float64).alias("shrinkage"),
+        pl.lit(model.skill_low, dtype=pl.Float64).alias("skill_low"),
         "weights_source",
         "weights_version",
         pl.lit(serving.calibration_version, dtype=pl.String).alias("calibration_version"),

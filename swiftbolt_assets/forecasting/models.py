@@ -9,7 +9,8 @@ only labels whose window ends on or before C:
 
 Both learners fit on the training part; the ensemble weight (LightGBM share, 0..1 by 0.1) is the
 one with the lowest log loss on the validation part, which also gives the out-of-sample metrics
-and the promotion decision. With ``refit`` the two learners are then refit on training plus
+(``gate`` judges them: promotion, and the weight toward climatology the version serves).
+With ``refit`` the two learners are then refit on training plus
 validation (same hyper-parameters and weight), so the served model has seen the latest labels.
 
 The model also carries what the synthesizer's rule layers and the target price need, fitted on
@@ -115,6 +116,11 @@ class HorizonModel:
     class_z_mean: list[float]
     class_z_var: list[float]
     params: dict[str, Any] = field(default_factory=dict)
+    # the weight of the model against climatology when served (``gate``): 1 serves the model's
+    # probabilities as they are (versions from before the gate), 0 serves climatology
+    shrinkage: float = 1.0
+    serving_reason: str | None = None  # why the version serves climatology (None: the model)
+    skill_low: float | None = None  # lower 95 % bound of its cross-fitted validation skill
 
     def to_json(self) -> bytes:
         payload = asdict(self) | {"trained_through": self.trained_through.isoformat()}
@@ -148,11 +154,11 @@ class HorizonModel:
 
     def supertrend_probs(self, rows: pl.DataFrame) -> FloatArray:
         """The SuperTrend layer: class frequencies of the row's SuperTrend state in training."""
-        return _lookup(self.supertrend_table, supertrend_state(rows), self.climatology)
+        return lookup_probs(self.supertrend_table, supertrend_state(rows), self.climatology)
 
     def sr_probs(self, rows: pl.DataFrame) -> FloatArray:
         """The support/resistance layer: class frequencies of the row's position bucket."""
-        return _lookup(self.sr_table, sr_bucket(rows), self.climatology)
+        return lookup_probs(self.sr_table, sr_bucket(rows), self.climatology)
 
 
 def design_matrix(rows: pl.DataFrame, features: list[str] | tuple[str, ...]) -> FloatArray:
@@ -201,7 +207,10 @@ def sr_bucket(rows: pl.DataFrame) -> list[str]:
     return keys.to_list()
 
 
-def _lookup(table: dict[str, list[float]], keys: list[str], fallback: list[float]) -> FloatArray:
+def lookup_probs(
+    table: dict[str, list[float]], keys: list[str], fallback: list[float]
+) -> FloatArray:
+    """The class frequencies of each key in ``table`` (``fallback`` for an unseen key)."""
     rows = [table.get(k, fallback) for k in keys]
     return np.asarray(rows, dtype=np.float64).reshape(-1, 3)
 
@@ -362,28 +371,6 @@ def fit_horizon(
         params=asdict(params),
     )
     return TrainResult(model, scored, train.height, validation.height, p_ensemble)
-
-
-def promotion_decision(
-    scores: dict[str, dict[str, float]], max_skill_loss: float = 0.02
-) -> str | None:
-    """Why a model must not be promoted (None = promote). Blocking, out of sample:
-
-    - its Brier score is worse than the majority-class baseline's, or
-    - its Brier skill score against climatology is below ``-max_skill_loss``.
-    """
-    ensemble = scores["ensemble"]
-    if not ensemble["brier"] < scores["majority"]["brier"]:
-        return (
-            f"Brier {ensemble['brier']:.4f} is not better than the majority-class baseline's "
-            f"{scores['majority']['brier']:.4f}"
-        )
-    if not ensemble["brier_skill_score"] >= -max_skill_loss:
-        return (
-            f"Brier skill score {ensemble['brier_skill_score']:.4f} against climatology is below "
-            f"-{max_skill_loss}"
-        )
-    return None
 
 
 def artifact_digest(raw: bytes) -> str:

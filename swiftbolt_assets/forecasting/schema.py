@@ -62,6 +62,9 @@ def forecasts_schema(spec: CadenceSpec = DAILY) -> pa.DataFrameSchema:
         **floats,
         **{c: pa.Column(pl.Float64, UNIT) for c in LAYER_PROBABILITY_COLUMNS},
         "model_version": pa.Column(str),
+        "served_by": pa.Column(str, pa.Check.isin(["model", "climatology"])),
+        "shrinkage": pa.Column(pl.Float64, UNIT),
+        "skill_low": pa.Column(pl.Float64, nullable=True),
         "weights_source": pa.Column(str, pa.Check.isin(["calibrated", "symbol", "default"])),
         "weights_version": pa.Column(str),
         "calibration_version": pa.Column(str, nullable=True),
@@ -200,6 +203,14 @@ def registry_schema(spec: CadenceSpec = DAILY) -> pa.DataFrameSchema:
             "n_validation": pa.Column(pl.Int64, pa.Check.gt(0)),
             "promoted": pa.Column(pl.Boolean),
             "rejection_reason": pa.Column(str, nullable=True),
+            "serves": pa.Column(str, pa.Check.isin(["model", "climatology"])),
+            "shrinkage": pa.Column(pl.Float64, UNIT),
+            **{
+                name: pa.Column(pl.Float64, nullable=True)
+                for name in ("skill", "skill_low", "skill_high")
+            },
+            "skill_n_eff": pa.Column(pl.Float64, pa.Check.gt(0), nullable=True),
+            "serving_reason": pa.Column(str, nullable=True),
             "train_seconds": pa.Column(pl.Float64, pa.Check.ge(0)),
             "artifact_sha256": pa.Column(str, pa.Check.str_length(64, 64)),
         },

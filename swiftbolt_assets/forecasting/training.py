@@ -9,9 +9,10 @@ Every trained version becomes a ``model_registry`` row (scalars, JSON and the ar
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -19,12 +20,12 @@ import polars as pl
 
 from swiftbolt_assets.cadence import DAILY, CadenceSpec
 from swiftbolt_assets.forecasting.dataset import with_session_index
+from swiftbolt_assets.forecasting.gate import judge, promotion_decision
 from swiftbolt_assets.forecasting.labels import add_labels
 from swiftbolt_assets.forecasting.models import (
     TrainingParams,
     artifact_digest,
     fit_horizon,
-    promotion_decision,
     walk_forward_split,
 )
 
@@ -61,6 +62,11 @@ class TrainingOutcome:
         return [t["version_id"] for t in self.trained if t["promoted"] != "yes"]
 
 
+def _finite_or_none(value: float) -> float | None:
+    """An undefined bound (too few blocks to resample) is stored as null, not NaN."""
+    return value if math.isfinite(value) else None
+
+
 def train_versions(
     frame: pl.DataFrame,
     due: list[tuple[date, str]],
@@ -94,7 +100,15 @@ def train_versions(
         bars = spec.horizons[horizon]
         result = fit_horizon(split, horizon, bars, cutoff, params)
         rejection = promotion_decision(result.validation_metrics, max_skill_loss)
-        artifact = result.model.to_json()
+        judgement = judge(split, horizon, bars, result.validation_predictions)
+        bound = judgement.bound
+        model = replace(
+            result.model,
+            shrinkage=judgement.shrinkage,
+            serving_reason=judgement.reason,
+            skill_low=_finite_or_none(bound.low),
+        )
+        artifact = model.to_json()
         digest = artifact_digest(artifact)
         seconds = time.perf_counter() - began
         scores = result.validation_metrics
@@ -113,6 +127,13 @@ def train_versions(
                 "n_validation": result.n_validation,
                 "promoted": rejection is None,
                 "rejection_reason": rejection,
+                "serves": judgement.serves,
+                "shrinkage": judgement.shrinkage,
+                "skill": _finite_or_none(bound.skill),
+                "skill_low": _finite_or_none(bound.low),
+                "skill_high": _finite_or_none(bound.high),
+                "skill_n_eff": _finite_or_none(bound.n_eff),
+                "serving_reason": judgement.reason,
                 "train_seconds": round(seconds, 3),
                 "artifact": artifact,
                 "artifact_sha256": digest,
@@ -120,6 +141,11 @@ def train_versions(
             }
         )
         verdict = "promoted" if rejection is None else f"NOT promoted: {rejection}"
+        verdict += (
+            f"; serves the model shrunk to {judgement.shrinkage:.2f}"
+            if judgement.reason is None
+            else f"; serves climatology: {judgement.reason}"
+        )
         log(
             f"{horizon} cutoff {cutoff}: {result.n_train} train / {result.n_validation} "
             f"validation rows, blend {result.model.lgbm_weight:.1f} LightGBM, Brier "
@@ -137,6 +163,9 @@ def train_versions(
                 "brier_skill_score": scores["ensemble"]["brier_skill_score"],
                 "balanced_accuracy": scores["ensemble"]["balanced_accuracy"],
                 "promoted": "yes" if rejection is None else f"no: {rejection}",
+                "serves": judgement.serves,
+                "skill_95": f"{bound.skill:.4f} [{bound.low:.4f}, {bound.high:.4f}]",
+                "shrinkage": judgement.shrinkage,
                 "seconds": round(seconds, 1),
             }
         )
