@@ -3,6 +3,7 @@ climatology (pure)."""
 
 from __future__ import annotations
 
+import math
 from datetime import date, timedelta
 
 import numpy as np
@@ -114,6 +115,8 @@ def test_cross_fitting_does_not_let_the_weight_flatter_its_own_rows() -> None:
 def test_a_short_window_cannot_bound_the_skill() -> None:
     result = bound(signal=0.3, seed=6, n_dates=60, block=20)
     assert result.blocks < 4
+    assert math.isnan(result.low)  # no interval from a couple of blocks
+    assert math.isnan(result.high)
     reason = serving_decision(result)
     assert reason is not None
     assert "cannot be bounded" in reason

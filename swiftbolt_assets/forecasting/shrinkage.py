@@ -133,6 +133,9 @@ def skill_bound(
     )
     skill = result.intervals["brier_skill_score"]
     blocks = float(np.unique(kept_dates).shape[0]) / block_length
+    if blocks < MIN_BLOCKS:
+        # resampling one or two blocks gives an interval, but not one that means anything
+        return SkillBound(alpha, skill.point, math.nan, math.nan, result.n, math.nan, blocks)
     return SkillBound(alpha, skill.point, skill.low, skill.high, result.n, result.n_eff, blocks)
 
 
