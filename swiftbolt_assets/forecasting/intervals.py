@@ -33,7 +33,6 @@ import numpy.typing as npt
 import polars as pl
 
 from swiftbolt_assets.forecasting.metrics import (
-    MIN_ROWS_PER_DATE,
     N_CLASSES,
     FloatArray,
     IntArray,
@@ -42,6 +41,7 @@ from swiftbolt_assets.forecasting.metrics import (
     _labels,
     _probs,
     _vector,
+    daily_ic,
     one_hot,
 )
 
@@ -178,23 +178,7 @@ def _per_date_ic(idx: IntArray, n_dates: int, score: FloatArray, ret: FloatArray
 
     The same computation as :func:`metrics.rank_ic`, grouped by date index instead of date.
     """
-    keep = np.isfinite(score) & np.isfinite(ret)
-    frame = pl.DataFrame({"date": idx, "score": score, "ret": ret}).filter(pl.Series(keep))
-    per_date = (
-        frame.with_columns(
-            pl.col("score").rank("average").over("date").alias("rs"),
-            pl.col("ret").rank("average").over("date").alias("rr"),
-        )
-        .group_by("date")
-        .agg(
-            pl.len().alias("n"),
-            pl.col("rs").std().alias("sd_s"),
-            pl.col("rr").std().alias("sd_r"),
-            pl.cov("rs", "rr").alias("cov"),
-        )
-        .filter((pl.col("n") >= MIN_ROWS_PER_DATE) & (pl.col("sd_s") > 0) & (pl.col("sd_r") > 0))
-        .select("date", (pl.col("cov") / (pl.col("sd_s") * pl.col("sd_r"))).alias("ic"))
-    )
+    per_date = daily_ic(idx, score, ret)
     out = np.zeros((n_dates, 2), dtype=np.float64)
     where = per_date["date"].to_numpy().astype(np.int64)
     out[where, 0] = per_date["ic"].to_numpy()

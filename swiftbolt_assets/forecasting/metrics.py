@@ -155,20 +155,12 @@ def _date_series(dates: npt.ArrayLike | pl.Series | Sequence[Any]) -> pl.Series:
     return pl.Series("date", list(np.asarray(dates, dtype=object).ravel()))
 
 
-def rank_ic(
-    dates: npt.ArrayLike | pl.Series | Sequence[Any],
-    score: npt.ArrayLike,
-    realized_return: npt.ArrayLike,
-) -> float:
-    """Mean over dates of the Spearman correlation between score and realized return that day."""
-    s = _vector(score, "score")
-    r = _vector(realized_return, "realized_return", s.shape[0])
-    date_series = _date_series(dates)
-    if date_series.len() != s.shape[0]:
-        raise ValueError(f"dates has {date_series.len()} rows, expected {s.shape[0]}")
-    keep = np.isfinite(s) & np.isfinite(r)
-    frame = pl.DataFrame({"date": date_series, "score": s, "ret": r}).filter(pl.Series(keep))
-    per_date = (
+def daily_ic(dates: pl.Series | npt.ArrayLike, score: FloatArray, ret: FloatArray) -> pl.DataFrame:
+    """(date, ic): each date's Spearman correlation between ``score`` and ``ret`` over its finite
+    rows, for the dates with at least ``MIN_ROWS_PER_DATE`` of them and ranks that vary."""
+    keep = np.isfinite(score) & np.isfinite(ret)
+    frame = pl.DataFrame({"date": dates, "score": score, "ret": ret}).filter(pl.Series(keep))
+    return (
         frame.with_columns(
             pl.col("score").rank("average").over("date").alias("rs"),
             pl.col("ret").rank("average").over("date").alias("rr"),
@@ -181,8 +173,22 @@ def rank_ic(
             pl.cov("rs", "rr").alias("cov"),
         )
         .filter((pl.col("n") >= MIN_ROWS_PER_DATE) & (pl.col("sd_s") > 0) & (pl.col("sd_r") > 0))
-        .select((pl.col("cov") / (pl.col("sd_s") * pl.col("sd_r"))).alias("ic"))
+        .select("date", (pl.col("cov") / (pl.col("sd_s") * pl.col("sd_r"))).alias("ic"))
     )
+
+
+def rank_ic(
+    dates: npt.ArrayLike | pl.Series | Sequence[Any],
+    score: npt.ArrayLike,
+    realized_return: npt.ArrayLike,
+) -> float:
+    """Mean over dates of the Spearman correlation between score and realized return that day."""
+    s = _vector(score, "score")
+    r = _vector(realized_return, "realized_return", s.shape[0])
+    date_series = _date_series(dates)
+    if date_series.len() != s.shape[0]:
+        raise ValueError(f"dates has {date_series.len()} rows, expected {s.shape[0]}")
+    per_date = daily_ic(date_series, s, r)
     mean_ic = per_date["ic"].mean()
     return float(mean_ic) if isinstance(mean_ic, float | int) else math.nan
 

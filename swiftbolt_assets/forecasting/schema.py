@@ -12,6 +12,7 @@ import polars as pl
 
 from swiftbolt_assets.cadence import DAILY, CadenceSpec
 from swiftbolt_assets.forecasting.forecast import FORECAST_COLUMNS, LAYER_PROBABILITY_COLUMNS
+from swiftbolt_assets.forecasting.intervals import METRICS as INTERVAL_METRICS
 from swiftbolt_assets.forecasting.labels import CLASSES
 from swiftbolt_assets.ingestion.sources import SYMBOL_PATTERN
 
@@ -141,16 +142,7 @@ def backtest_metrics_schema(spec: CadenceSpec = DAILY) -> pa.DataFrameSchema:
     """A ``forecast_backtest`` row: one (horizon, method)'s out-of-sample scores with their 95 %
     block-bootstrap intervals (``_low``, ``_high``), ``n_eff``, and the horizon's own period and
     number of fits."""
-    scores = (
-        "accuracy",
-        "balanced_accuracy",
-        "directional_accuracy",
-        "brier",
-        "brier_skill_score",
-        "ece",
-        "rank_ic",
-        "log_loss",
-    )
+    scores = (*INTERVAL_METRICS, "log_loss")
     return pa.DataFrameSchema(
         {
             "horizon": pa.Column(str, pa.Check.isin(list(spec.horizons))),
