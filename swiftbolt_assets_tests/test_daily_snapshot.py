@@ -34,6 +34,8 @@ SNAPSHOT = Path(__file__).parent / "snapshots" / "daily_cycle"
 GO_LIVE = date(2026, 8, 3)
 FIRST_RUN_END = date(2026, 10, 30)
 LAST = date(2026, 11, 6)
+# The snapshot's own copy (not forecast_fixtures.SMALL_MODELS): an edit of the other tests'
+# model config must not change the pinned daily results.
 SMALL_MODELS = {
     "stride": 1,
     "validation_sessions": 126,
