@@ -25,17 +25,18 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import numpy as np
 import polars as pl
 import sqlalchemy as sa
 
 from swiftbolt_assets.calendar import sessions_between
 from swiftbolt_assets.definitions import DAILY_CYCLE_JOB, build_definitions
-from swiftbolt_assets.forecasting import metrics
+from swiftbolt_assets.forecasting.intervals import score_intervals
 from swiftbolt_assets.forecasting.labels import CLASSES
 from swiftbolt_assets.ingestion.resources import DropFolderResource
 from swiftbolt_assets.ingestion.sources import is_valid_symbol
 from swiftbolt_assets.instance import prepare_dagster_env
-from swiftbolt_assets.metadata import markdown_table
+from swiftbolt_assets.metadata import markdown_table, with_intervals
 from swiftbolt_assets.partitions import SYMBOLS_PARTITION_NAME
 from swiftbolt_assets.settings import Settings
 from swiftbolt_assets.warehouse.database import (
@@ -170,6 +171,15 @@ def horizon_scores(engine: sa.Engine) -> list[dict[str, Any]]:
             "price_error_pct, as_of_date FROM forecast_evaluations_daily",
             conn,
         )
+    return scores_by_horizon(frame)
+
+
+def scores_by_horizon(frame: pl.DataFrame, n_boot: int = 1000) -> list[dict[str, Any]]:
+    """Per horizon of the evaluation rows ``frame``: scores with 95 % intervals of a moving-block
+    bootstrap of as-of dates (blocks of 2 x the horizon: labels overlap over it) shown as
+    ``point [low, high]``, ``n_eff`` beside ``n``, and the naive baselines (no interval on
+    those, nor on the share of directions right, the band and the price error). Skill is against
+    the realized class shares of the same rows (an in-sample climatology: a bar, not a rival)."""
     rows: list[dict[str, Any]] = []
     for (horizon, days), group in frame.group_by("horizon", "horizon_days"):
         truth = (
@@ -179,24 +189,45 @@ def horizon_scores(engine: sa.Engine) -> list[dict[str, Any]]:
         )
         probs = group.select("p_bearish", "p_neutral", "p_bullish").to_numpy()
         realized = group.get_column("realized_return").to_numpy()
-        brier = metrics.multiclass_brier(probs, truth)
         shares = [float((truth == k).mean()) for k in range(3)]
+        scored = score_intervals(
+            probs,
+            truth,
+            group.get_column("as_of_date"),
+            realized,
+            np.asarray(shares),
+            block_length=2 * int(days),
+            n_boot=n_boot,
+        ).as_row()
+        shown = with_intervals(scored, ["accuracy", "balanced_accuracy", "brier", "ece", "rank_ic"])
+        shown |= with_intervals(
+            {
+                "skill_vs_shares": scored["brier_skill_score"],
+                "skill_vs_shares_low": scored["brier_skill_score_low"],
+                "skill_vs_shares_high": scored["brier_skill_score_high"],
+            },
+            ["skill_vs_shares"],
+        )
         rows.append(
             {
                 "horizon": horizon,
                 "_days": days,
                 "n": group.height,
+                "n_eff": round(float(scored["n_eff"])),
                 "as_of_days": group.get_column("as_of_date").n_unique(),
-                "accuracy": float(group.get_column("label_correct").mean()),  # type: ignore[arg-type]
-                "balanced_accuracy": metrics.balanced_accuracy(probs, truth),
+                "accuracy": shown["accuracy"],
+                "balanced_accuracy": shown["balanced_accuracy"],
                 "majority_share": max(shares),
+                # the evaluation's own direction (target vs close), not the probabilities' lean
                 "directional_accuracy": float(
                     group.get_column("direction_correct").drop_nulls().mean()  # type: ignore[arg-type]
                 ),
                 "always_up": float((realized > 0).mean()),
-                "brier": brier,
+                "brier": shown["brier"],
+                "skill_vs_shares": shown["skill_vs_shares"],
+                "ece": shown["ece"],
+                "rank_ic": shown["rank_ic"],
                 "uniform_brier": 2.0 / 3.0,
-                "climatology_brier_in_sample": 1.0 - sum(s * s for s in shares),
                 "inside_band": float(group.get_column("inside_band").mean()),  # type: ignore[arg-type]
                 "mean_abs_price_error_pct": float(group.get_column("price_error_pct").abs().mean()),  # type: ignore[arg-type]
             }
