@@ -11,6 +11,7 @@ import numpy.typing as npt
 import polars as pl
 
 from swiftbolt_assets.cadence import DAILY
+from swiftbolt_assets.evaluation.outcomes import FORECAST_FIELDS
 from swiftbolt_assets.forecasting.forecast import LAYER_PROBABILITY_COLUMNS
 from swiftbolt_assets.forecasting.synthesizer import DEFAULT_WEIGHTS, LAYERS
 
@@ -40,33 +41,27 @@ def close_utc(day: date) -> datetime:
 
 # --- outcomes: frames ----------------------------------------------------------------------
 
+_STRING_FIELDS = {
+    "symbol",
+    "horizon",
+    "model_version",
+    "weights_source",
+    "weights_version",
+    "calibration_version",
+}
+
+
+def _field_type(name: str) -> pl.DataType:
+    if name in _STRING_FIELDS:
+        return pl.String()
+    if name in {"as_of_date", "target_date"}:
+        return pl.Date()
+    return pl.Int32() if name == "horizon_days" else pl.Float64()
+
+
+# the forecast rows an evaluation reads: the fields it carries over, plus the close and label
 FORECAST_SCHEMA: dict[str, pl.DataType] = {
-    "symbol": pl.String(),
-    "as_of_date": pl.Date(),
-    "horizon": pl.String(),
-    "horizon_days": pl.Int32(),
-    "target_date": pl.Date(),
-    **{
-        c: pl.Float64()
-        for c in (
-            "p_bearish",
-            "p_neutral",
-            "p_bullish",
-            "confidence",
-            "raw_confidence",
-            "predicted_return",
-            "target_price",
-            "lower_band",
-            "upper_band",
-            "threshold_down",
-            "threshold_up",
-        )
-    },
-    **{c: pl.Float64() for c in LAYER_PROBABILITY_COLUMNS},
-    "model_version": pl.String(),
-    "weights_source": pl.String(),
-    "weights_version": pl.String(),
-    "calibration_version": pl.String(),
+    **{name: _field_type(name) for name in FORECAST_FIELDS},
     "close": pl.Float64(),
     "label": pl.String(),
     "run_id": pl.String(),
