@@ -4,7 +4,10 @@ For each cutoff C_k (the last session before each cadence period of the test spa
 horizon, the model is fit exactly as ``forecast_models`` fits it (``models.fit_horizon``: purged
 and embargoed validation, blend weight chosen out of sample, refit), then predicts every
 (symbol, D) with C_k < D <= C_{k+1} whose outcome is known. Nothing a prediction uses ends after
-its as-of date. Every method is scored on the same rows:
+its as-of date. Only rows live forecasting would serve are predicted and scored
+(``dataset.skip_reasons``: at least ``MIN_HISTORY_SESSIONS`` sessions since the symbol's first
+bar, a defined volatility); training uses every labelled row, as ``forecast_models`` does.
+Every method is scored on the same rows:
 
 - ``served``: what live forecasting serves: ``synthesized`` shrunk toward climatology by the
   version's weight, or climatology where its validation skill's lower bound is not above 0
@@ -30,6 +33,7 @@ import polars as pl
 
 from swiftbolt_assets.cadence import DAILY, CadenceSpec
 from swiftbolt_assets.forecasting import metrics
+from swiftbolt_assets.forecasting.dataset import skip_reasons, with_sessions_seen
 from swiftbolt_assets.forecasting.gate import judge
 from swiftbolt_assets.forecasting.intervals import METRICS as INTERVAL_METRICS
 from swiftbolt_assets.forecasting.intervals import score_intervals
@@ -177,6 +181,10 @@ def run_backtest(
     last_data = frame.get_column("session_date").max()
     assert isinstance(last_data, date)
     cutoffs = backtest_cutoffs(sessions, last_data, config)
+    # the rows live forecasting would serve (the others are still training rows)
+    servable = frame.filter(
+        skip_reasons(with_sessions_seen(frame)).get_column("skip_reason").is_null()
+    )
     per_horizon: dict[str, dict[str, list[FloatArray]]] = {h: {} for h in config.horizons}
     kept: dict[str, list[pl.DataFrame]] = {h: [] for h in config.horizons}
     stored: list[pl.DataFrame] = []
@@ -185,7 +193,7 @@ def run_backtest(
         until = cutoffs[k + 1] if k + 1 < len(cutoffs) else last_data
         for h in config.horizons:
             started = time.perf_counter()
-            test = frame.filter(
+            test = servable.filter(
                 (pl.col("session_date") > cutoff)
                 & (pl.col("session_date") <= until)
                 & pl.col(f"label_{h}").is_not_null()

@@ -148,6 +148,16 @@ def with_session_index(frame: pl.DataFrame, sessions: list[date]) -> pl.DataFram
     return frame.join(calendar, on="session_date", how="left")
 
 
+def with_sessions_seen(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` (every features row of its symbols since their first bar, with
+    ``session_index``) plus ``sessions_seen``: sessions from the symbol's first row through the
+    row's date, both included (what ``skip_reasons`` requires, as live forecasting counts it)."""
+    index = pl.col("session_index")
+    return frame.with_columns(
+        (index - index.min().over("symbol") + 1).cast(pl.Int64).alias("sessions_seen")
+    )
+
+
 def skip_reasons(frame: pl.DataFrame) -> pl.DataFrame:
     """``frame`` (with ``sessions_seen``, ``sigma``, ``adj_close``) plus ``skip_reason``."""
     close, sigma = pl.col("adj_close"), pl.col("sigma")
