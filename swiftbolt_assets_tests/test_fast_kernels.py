@@ -121,6 +121,7 @@ TALIB: dict[str, tuple[TalibCall, float, float, int]] = {
     "mfi_14": (lambda t, h, lo, c, v: t.MFI(h, lo, c, v, 14), 1e-12, 1e-10, 0),
     "roc_5": (lambda t, h, lo, c, v: t.ROC(c, 5), 0.0, 1e-12, 0),
     "roc_20": (lambda t, h, lo, c, v: t.ROC(c, 20), 0.0, 1e-12, 0),
+    "roc_252": (lambda t, h, lo, c, v: t.ROC(c, 252), 0.0, 1e-12, 0),
 }
 
 
@@ -241,6 +242,7 @@ def test_constant_series_and_zero_volume() -> None:
         "obv_252": 0.0,
         "roc_5": 0.0,
         "roc_20": 0.0,
+        "roc_252": 0.0,
         "williams_r_14": -50.0,
         "cci_20": 0.0,
     }

@@ -212,6 +212,7 @@ TALIB_CHECKS: dict[str, tuple[TalibCall, float, float]] = {
     "cci_20": (lambda t, h, lo, c, v: t.CCI(h, lo, c, 20), 0.0, 1e-9),  # seen 2.6e-11 abs
     "roc_5": (lambda t, h, lo, c, v: t.ROC(c, 5), 0.0, 1e-12),  # seen 1.4e-14 abs
     "roc_20": (lambda t, h, lo, c, v: t.ROC(c, 20), 0.0, 1e-12),  # seen 1.4e-14 abs
+    "roc_252": (lambda t, h, lo, c, v: t.ROC(c, 252), 0.0, 1e-12),
 }
 
 

@@ -76,6 +76,7 @@ FIRST_VALUE = {
     "volume_ratio_20": 19,
     "roc_5": 5,
     "roc_20": 20,
+    "roc_252": 252,
     "williams_r_14": 13,
     "cci_20": 19,
     "hv_20": 20,
@@ -87,7 +88,7 @@ def test_output_shape_order_and_types() -> None:
     bars = pl.concat([_random_bars(260, seed=1, symbol="B"), _random_bars(240, seed=2, symbol="C")])
     out = add_indicators(bars)
     assert set(FIRST_VALUE) == set(INDICATOR_COLUMNS)
-    assert len(INDICATOR_COLUMNS) == len(set(INDICATOR_COLUMNS)) == 43
+    assert len(INDICATOR_COLUMNS) == len(set(INDICATOR_COLUMNS)) == 44
     assert out.columns == [*bars.columns, *INDICATOR_COLUMNS]
     assert_frame_equal(out.select(bars.columns), bars)
     for column in INDICATOR_COLUMNS:
