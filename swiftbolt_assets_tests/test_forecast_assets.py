@@ -18,9 +18,11 @@ import sqlalchemy as sa
 
 from swiftbolt_assets.cadence import DAILY
 from swiftbolt_assets.forecasting.assets import LABELS_AGREE, MODELS_PROMOTED
+from swiftbolt_assets.forecasting.cross_section import with_cross_section
 from swiftbolt_assets.forecasting.labels import CLASSES
 from swiftbolt_assets.forecasting.models import HorizonModel
 from swiftbolt_assets.forecasting.shrinkage import shrink
+from swiftbolt_assets.forecasting.store import read_forecast_inputs, read_universe
 from swiftbolt_assets.forecasting.synthesizer import (
     DEFAULT_VERSION,
     DEFAULT_WEIGHTS,
@@ -140,6 +142,25 @@ def test_models_forecasts_gate_and_point_in_time(
     # backfill of several days: the weights each day read already exist).
     run(defs, instance, symbols, GO_LIVE, FIRST_END)
     assert forecasts(engine, "as_of_date <= '2026-10-28'").equals(early)
+
+    # The cross-sectional inputs are relative to the date's whole universe in the warehouse:
+    # a run of one symbol reads the same universe, and gets the same values, as a run of all.
+    universe = read_universe(engine, [LAST])
+    assert sorted(universe["symbol"]) == sorted(symbols)
+    # 12-1 momentum needs 252 sessions: the symbol listed in June has none yet
+    assert universe.filter(pl.col("roc_252").is_null())["symbol"].to_list() == [symbols[6]]
+    alone = with_cross_section(
+        read_forecast_inputs(engine, [(LAST, symbols[0])]), universe, min_universe=3
+    )
+    together = with_cross_section(
+        read_forecast_inputs(engine, [(LAST, s) for s in symbols]), universe, min_universe=3
+    )
+    assert alone.height == 1
+    assert alone.equals(together.filter(pl.col("symbol") == symbols[0]))
+    assert alone.select(pl.col("xs_rank_roc_20", "mkt_breadth_50").is_not_null().all()).row(0) == (
+        True,
+        True,
+    )
 
 
 @pytest.mark.usefixtures("october_models")

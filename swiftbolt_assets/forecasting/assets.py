@@ -24,6 +24,7 @@ from pydantic import Field
 
 from swiftbolt_assets.cadence import DAILY, CadenceSpec
 from swiftbolt_assets.features.assets import FEATURES
+from swiftbolt_assets.forecasting.cross_section import with_cross_section
 from swiftbolt_assets.forecasting.dataset import model_inputs
 from swiftbolt_assets.forecasting.forecast import contradictions
 from swiftbolt_assets.forecasting.models import TrainingParams
@@ -43,6 +44,7 @@ from swiftbolt_assets.forecasting.store import (
     read_forecast_inputs,
     read_label_closes,
     read_training_features,
+    read_universe,
     read_weights,
     registry_entries,
     write_forecasts,
@@ -88,7 +90,9 @@ def read_training_frame(
     engine: sa.Engine, market: MarketCalendarResource, through: date, spec: CadenceSpec
 ) -> pl.DataFrame:
     """The labelled, calendar-indexed model inputs of every features row through ``through``."""
-    inputs = model_inputs(read_training_features(engine, through, spec), spec)
+    raw = read_training_features(engine, through, spec)
+    # every row of every date is read: the universe of each date is in ``raw`` itself
+    inputs = model_inputs(with_cross_section(raw, raw), spec)
     closes = read_label_closes(engine, through, spec)
     return training_frame(inputs, closes, market.sessions(through), spec)
 
@@ -247,7 +251,10 @@ def build_ml_forecasts_asset(
         run_slice = PartitionSlice.from_keys(list(context.partition_keys))
         engine = warehouse.engine()
         sessions = market.sessions(run_slice.dates[-1])
-        inputs = forecast_inputs(read_forecast_inputs(engine, run_slice.pairs), sessions)
+        raw = with_cross_section(
+            read_forecast_inputs(engine, run_slice.pairs), read_universe(engine, run_slice.dates)
+        )
+        inputs = forecast_inputs(raw, sessions)
         skips = input_skips(run_slice.frame("as_of_date"), inputs)
         ready = inputs.filter(pl.col("skip_reason").is_null()).join(
             market.close_times(run_slice.dates).rename(

@@ -1,9 +1,12 @@
-"""Model inputs from one ``features`` d1 row, and the training/inference frames. Pure.
+"""Model inputs from one ``features`` d1 row and its date's universe, and the training and
+inference frames. Pure.
 
-Every model input is a function of the features row of (symbol, D) alone, computed as of D, so
-a forecast needs no other row and cannot depend on which symbols share its run. Price levels
-enter as distances relative to the adjusted close (scale-free, so one pooled model serves every
-symbol); oscillators enter as they are; regimes as ordinal codes.
+Every model input is a function of the features row of (symbol, D), computed as of D, and of
+the features rows of the whole universe in the warehouse on D (``cross_section``), so a
+forecast cannot depend on which symbols share its run. Price levels enter as distances relative
+to the adjusted close (scale-free, so one pooled model serves every symbol); oscillators enter
+as they are; regimes as ordinal codes; cross-sectional inputs as ranks, demeaned values and the
+market's context.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from datetime import date
 import polars as pl
 
 from swiftbolt_assets.cadence import DAILY, CadenceSpec
+from swiftbolt_assets.forecasting.cross_section import CROSS_SECTIONAL_FEATURES, UNIVERSE_COLUMNS
 from swiftbolt_assets.forecasting.labels import bar_sigma
 
 # Levels expressed as (level / adj_close - 1).
@@ -85,6 +89,7 @@ SOURCE_COLUMNS = tuple(
             "rsi_cloud_lead",
             "rsi_cloud_base",
             *REGIME_CODES,
+            *UNIVERSE_COLUMNS,
         )
     )
 )
@@ -94,6 +99,7 @@ MODEL_FEATURES: tuple[str, ...] = (
     *AS_IS,
     "rsi_cloud_spread",
     *(f"code_{c}" for c in REGIME_CODES),
+    *CROSS_SECTIONAL_FEATURES,
 )
 # A features row needs this much history before its inputs mean anything: the 200-session SMA
 # and the 60-session volatility behind the thresholds.
@@ -115,9 +121,10 @@ CONTEXT_COLUMNS = (
 def model_inputs(rows: pl.DataFrame, spec: CadenceSpec = DAILY) -> pl.DataFrame:
     """``CONTEXT_COLUMNS`` plus every column of ``MODEL_FEATURES`` (Float32) of ``rows``.
 
-    ``rows`` are features rows of the cadence's timeframe; ``sigma`` is the per-bar
-    volatility. Inputs are stored as Float32 (half the memory over 2.4 M rows; the trees bin
-    them anyway), the same for training and inference.
+    ``rows`` are features rows of the cadence's timeframe with their cross-sectional inputs
+    (``cross_section.with_cross_section``); ``sigma`` is the per-bar volatility. Inputs are
+    stored as Float32 (half the memory over 2.4 M rows; the trees bin them anyway), the same for
+    training and inference.
     """
     close = pl.col("adj_close")
     return rows.select(
@@ -136,6 +143,7 @@ def model_inputs(rows: pl.DataFrame, spec: CadenceSpec = DAILY) -> pl.DataFrame:
             .alias(f"code_{c}")
             for c, values in REGIME_CODES.items()
         ),
+        *(pl.col(c).cast(pl.Float32) for c in CROSS_SECTIONAL_FEATURES),
     )
 
 

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from swiftbolt_assets.cadence import DAILY, INTRADAY, CadenceSpec
 from swiftbolt_assets.features.adjust import adjust_as_of
+from swiftbolt_assets.forecasting.cross_section import UNIVERSE_COLUMNS
 from swiftbolt_assets.forecasting.dataset import REGIME_CODES, SOURCE_COLUMNS
 from swiftbolt_assets.forecasting.forecast import ConfidenceMap
 from swiftbolt_assets.forecasting.models import HorizonModel
@@ -130,6 +131,26 @@ def read_forecast_inputs(engine: sa.Engine, pairs: Iterable[tuple[date, str]]) -
         stage_slice(conn, pairs)
         frame = query_frame(conn, query, {"timezone": EXCHANGE_TIMEZONE}, schema)
     return with_timestamps(frame, "ts")
+
+
+def read_universe(engine: sa.Engine, dates: Iterable[date]) -> pl.DataFrame:
+    """The d1 features rows (``cross_section.UNIVERSE_COLUMNS``) of every symbol in the
+    warehouse on each of ``dates``: the universe the cross-sectional inputs are relative to."""
+    days = sorted(set(dates))
+    columns = ", ".join(f'f."{c}"' for c in UNIVERSE_COLUMNS)
+    # keyed by the primary key (a d1 row's ts is its session's date 00:00 New York)
+    query = (
+        f"SELECT f.symbol, f.session_date, {columns} FROM unnest(%(days)s::date[]) AS d(day) "
+        f"JOIN features f ON f.timeframe = '{DAILY.timeframe}' "
+        "AND f.ts = (d.day::timestamp AT TIME ZONE %(timezone)s)"
+    )
+    schema = {
+        "symbol": pl.String(),
+        "session_date": pl.Date(),
+        **{c: pl.Float64() for c in UNIVERSE_COLUMNS},
+    }
+    with engine.connect() as conn:
+        return query_frame(conn, query, {"days": days, "timezone": EXCHANGE_TIMEZONE}, schema)
 
 
 @dataclass(frozen=True)
