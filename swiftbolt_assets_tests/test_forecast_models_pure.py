@@ -23,9 +23,11 @@ from swiftbolt_assets.forecasting.models import (
     HorizonModel,
     Split,
     TrainingParams,
+    blend,
     fit_horizon,
     walk_forward_split,
 )
+from swiftbolt_assets.forecasting.shrinkage import shrink
 from swiftbolt_assets.forecasting.synthesizer import price_targets
 
 
@@ -299,6 +301,20 @@ def test_shuffled_training_labels_give_chance_skill(sessions: list[date]) -> Non
     assert withheld.serves == "climatology"
     assert withheld.shrinkage == 0.0
     assert withheld.reason is not None
+
+    # chance within 1 point, on 20,000 fresh rows where the signal is real (a model that had
+    # learned it would score ~0.9); what it serves is climatology, exactly the base rate
+    fresh = synthetic_frame(sessions, 100, 200, seed=10, signal=True)
+    truth = fresh.get_column("label_1D").cast(pl.Int64).to_numpy()
+    raw = shuffled.model.predict_learners(fresh)
+    assert metrics.balanced_accuracy(
+        blend(*raw, shuffled.model.lgbm_weight), truth
+    ) == pytest.approx(1.0 / 3.0, abs=0.01)
+    served_probs = shrink(
+        blend(*raw, shuffled.model.lgbm_weight), shuffled.model.climatology, withheld.shrinkage
+    )
+    assert np.allclose(served_probs, shuffled.model.climatology)
+    assert metrics.balanced_accuracy(served_probs, truth) == pytest.approx(1.0 / 3.0, abs=1e-12)
 
 
 @pytest.mark.usefixtures("single_thread_lightgbm")
