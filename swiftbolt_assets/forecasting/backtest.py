@@ -35,8 +35,8 @@ from swiftbolt_assets.cadence import DAILY, CadenceSpec
 from swiftbolt_assets.forecasting import metrics
 from swiftbolt_assets.forecasting.dataset import skip_reasons, with_sessions_seen
 from swiftbolt_assets.forecasting.gate import judge
+from swiftbolt_assets.forecasting.intervals import BLOCK_FACTOR, score_intervals
 from swiftbolt_assets.forecasting.intervals import METRICS as INTERVAL_METRICS
-from swiftbolt_assets.forecasting.intervals import score_intervals
 from swiftbolt_assets.forecasting.labels import CLASSES
 from swiftbolt_assets.forecasting.models import (
     HorizonModel,
@@ -75,7 +75,7 @@ class BacktestConfig:
     params: TrainingParams = field(default_factory=lambda: TrainingParams(stride=8))
     # the intervals resample blocks of dates 2 x the horizon long: blocks of exactly the horizon
     # catch about 2/3 of the variance of overlapping labels (see ``intervals``)
-    block_factor: int = 2
+    block_factor: int = BLOCK_FACTOR
     n_boot: int = 1000
 
 

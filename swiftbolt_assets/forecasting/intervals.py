@@ -18,13 +18,18 @@ and noisier with fewer blocks (``n_dates / block_length``). Simulated 95 % inter
 Brier covered the truth 86 % of the time with ``block_length = h = 5``, 89 % with ``2h``-``3h``
 (400 dates), 80-83 % with ``h = block_length = 20``, 62 % with ``block_length = 1``.
 
+The pieces that do not depend on how the rows were scored (the count matrix, the metrics from
+summed statistics, the percentile bounds and ``n_eff`` of many groups at once) are public: the
+rolling live scores (:mod:`swiftbolt_assets.evaluation.live_intervals`) bootstrap thousands of
+windows with them in one pass.
+
 Pure numpy/polars; nothing here imports Dagster.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +60,9 @@ METRICS: tuple[str, ...] = (
     "rank_ic",
 )
 Dates = npt.ArrayLike | pl.Series | Sequence[Any]
+# Blocks of dates are this many horizons long: blocks of exactly the horizon catch about 2/3 of
+# the variance of overlapping labels, 2 horizons about 0.83 (see above).
+BLOCK_FACTOR = 2
 
 
 @dataclass(frozen=True)
@@ -134,17 +142,31 @@ def block_bootstrap_counts(
     return counts
 
 
+def design_n_eff(n: FloatArray, iid_var: FloatArray, replicate_means: FloatArray) -> FloatArray:
+    """``n * V_iid / V_block`` capped at ``n``, per group (see :func:`effective_sample_size`).
+
+    ``n``, ``iid_var`` (the iid-bootstrap variance of the group's row mean): shape (groups,);
+    ``replicate_means``: (groups, n_boot), the group's mean under each block replicate. Where
+    ``V_block`` is zero or undefined the group's ``n_eff`` is its ``n``.
+    """
+    if replicate_means.shape[-1] > 1:
+        block_var = np.var(replicate_means, axis=-1, ddof=1)
+    else:
+        block_var = np.full(replicate_means.shape[:-1], math.nan)
+    usable = np.isfinite(block_var) & (block_var > 0)
+    ratio = n * iid_var / np.where(usable, block_var, 1.0)
+    n_eff: FloatArray = np.where(usable, np.minimum(n, ratio), n).astype(np.float64)
+    return n_eff
+
+
 def _design_n_eff(
     row_values: FloatArray, date_sums: FloatArray, date_counts: FloatArray, counts: FloatArray
 ) -> float:
-    """``n * V_iid / V_block`` capped at ``n`` (see :func:`effective_sample_size`)."""
+    """:func:`design_n_eff` of one group of rows."""
     n = row_values.shape[0]
     iid_var = float(np.var(row_values)) / n
     means = (counts @ date_sums) / (counts @ date_counts)
-    block_var = float(np.var(means, ddof=1)) if means.shape[0] > 1 else math.nan
-    if not math.isfinite(block_var) or block_var <= 0:
-        return float(n)
-    return float(min(float(n), n * iid_var / block_var))
+    return float(design_n_eff(np.array([float(n)]), np.array([iid_var]), means[None, :])[0])
 
 
 def effective_sample_size(
@@ -193,35 +215,75 @@ def _ratio(num: FloatArray, den: FloatArray) -> FloatArray:
     return out
 
 
-def _metrics_from_sums(agg: FloatArray, bins: int) -> dict[str, FloatArray]:
-    """Every metric for each row of ``agg``: per-date statistics summed over (drawn) dates."""
-    brier, ref, rows, correct, dir_hit, dir_valid, ic_sum, ic_n = agg[:, :8].T
-    support = agg[:, 8 : 8 + N_CLASSES]
-    class_hit = agg[:, 8 + N_CLASSES : 8 + 2 * N_CLASSES]
+def _sums_by_name(agg: FloatArray, bins: int) -> dict[str, FloatArray]:
+    """The named statistics of :func:`metrics_from_sums` from the columns of ``agg`` (the layout
+    :func:`score_intervals` stacks)."""
     start = 8 + 2 * N_CLASSES
-    bin_conf = agg[:, start : start + bins]
-    bin_hit = agg[:, start + bins : start + 2 * bins]
-    present = support > 0
-    recall = np.where(present, _ratio(class_hit, support), 0.0)
+    names = ("brier", "reference_brier", "rows", "correct", "direction_right", "directional")
     return {
-        "accuracy": _ratio(correct, rows),
-        "balanced_accuracy": _ratio(recall.sum(axis=1), present.sum(axis=1).astype(np.float64)),
-        "directional_accuracy": _ratio(dir_hit, dir_valid),
-        "brier": _ratio(brier, rows),
-        "brier_skill_score": 1.0 - _ratio(brier, ref),
-        "ece": _ratio(np.abs(bin_hit - bin_conf).sum(axis=1), rows),
-        "rank_ic": _ratio(ic_sum, ic_n),
+        **{name: agg[:, i] for i, name in enumerate(names)},
+        "ic_sum": agg[:, 6],
+        "ic_dates": agg[:, 7],
+        "support": agg[:, 8 : 8 + N_CLASSES],
+        "class_hit": agg[:, 8 + N_CLASSES : start],
+        "bin_gap": agg[:, start + bins : start + 2 * bins] - agg[:, start : start + bins],
     }
+
+
+def metrics_from_sums(
+    sums: Mapping[str, FloatArray], names: Sequence[str] = METRICS
+) -> dict[str, FloatArray]:
+    """The metrics ``names`` from per-date statistics summed over the (drawn) dates.
+
+    The entries share their leading shape (one sum per replicate, or per group and replicate,
+    ...), and each metric reads only its own entries: ``rows`` (row count), ``correct``,
+    ``brier`` (sum of row Brier), ``reference_brier``, ``direction_right`` and ``directional``
+    (rows with a direction), ``ic_sum`` and ``ic_dates`` (dates with a rank IC), and with a
+    last axis ``support`` and ``class_hit`` (per class) and ``bin_gap`` (per confidence bin:
+    right answers minus the sum of the confidences; its absolute values sum to the ECE's
+    numerator).
+    """
+
+    def balanced_accuracy() -> FloatArray:
+        support = sums["support"]
+        present = support > 0
+        recall = np.where(present, _ratio(sums["class_hit"], support), 0.0)
+        return _ratio(recall.sum(axis=-1), present.sum(axis=-1).astype(np.float64))
+
+    formulas: dict[str, Callable[[], FloatArray]] = {
+        "accuracy": lambda: _ratio(sums["correct"], sums["rows"]),
+        "balanced_accuracy": balanced_accuracy,
+        "directional_accuracy": lambda: _ratio(sums["direction_right"], sums["directional"]),
+        "brier": lambda: _ratio(sums["brier"], sums["rows"]),
+        "brier_skill_score": lambda: 1.0 - _ratio(sums["brier"], sums["reference_brier"]),
+        "ece": lambda: _ratio(np.abs(sums["bin_gap"]).sum(axis=-1), sums["rows"]),
+        "rank_ic": lambda: _ratio(sums["ic_sum"], sums["ic_dates"]),
+    }
+    return {name: formulas[name]() for name in names}
+
+
+def percentile_bounds(replicates: FloatArray, level: float) -> tuple[FloatArray, FloatArray]:
+    """Per group (row of the (groups, n_boot) ``replicates``), the ``level`` percentile interval
+    of its finite replicate values; nan, nan where it has none."""
+    values = np.where(np.isfinite(replicates), replicates, math.nan)
+    # sorted first (nan last): the quantile's selection is then cheap, and each row's finite
+    # values are its first ``finite`` ones
+    ordered = np.sort(values, axis=-1)
+    finite = np.isfinite(ordered).sum(axis=-1)
+    tail = (1.0 - level) / 2.0
+    low = np.full(finite.shape, math.nan)
+    high = np.full(finite.shape, math.nan)
+    # one quantile call per distinct count of finite replicates (nearly always just n_boot)
+    for size in np.unique(finite[finite > 0]):
+        rows = finite == size
+        low[rows], high[rows] = np.quantile(ordered[rows, :size], [tail, 1.0 - tail], axis=-1)
+    return low, high
 
 
 def _percentile(values: FloatArray, level: float) -> tuple[float, float]:
     """Percentile interval of the finite replicate values (nan, nan if there are none)."""
-    finite = values[np.isfinite(values)]
-    if finite.shape[0] == 0:
-        return math.nan, math.nan
-    tail = (1.0 - level) / 2.0
-    low, high = np.quantile(finite, [tail, 1.0 - tail])
-    return float(low), float(high)
+    low, high = percentile_bounds(values[None, :], level)
+    return float(low[0]), float(high[0])
 
 
 def score_intervals(
@@ -276,7 +338,7 @@ def score_intervals(
         flat = np.bincount(idx * n_cells + cell, weights=weights, minlength=n_dates * n_cells)
         return flat.astype(np.float64).reshape(n_dates, n_cells)
 
-    # per-date sufficient statistics; the column layout is the one _metrics_from_sums reads
+    # per-date sufficient statistics; the column layout is the one _sums_by_name reads
     stats = np.column_stack(
         [
             per_date(row_brier),
@@ -292,8 +354,8 @@ def score_intervals(
             per_date_cell(bin_of, bins, hit),
         ]
     )
-    points = _metrics_from_sums(stats.sum(axis=0, keepdims=True), bins)
-    replicates = _metrics_from_sums(counts @ stats, bins)
+    points = metrics_from_sums(_sums_by_name(stats.sum(axis=0, keepdims=True), bins))
+    replicates = metrics_from_sums(_sums_by_name(counts @ stats, bins))
     intervals = {
         name: Interval(float(points[name][0]), *_percentile(replicates[name], level))
         for name in METRICS
