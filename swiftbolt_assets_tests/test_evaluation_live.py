@@ -140,6 +140,9 @@ def test_live_scores_by_hand() -> None:
     )
     identity = ("symbol", "horizon", "partition_date", "window_size", "n")
     dates = ("first_target_date", "last_target_date")
+    # 2 evaluations of 1D are 1 block of 2: no interval (test_evaluation_live_intervals)
+    intervals = [c for c in LIVE_COLUMNS if c == "n_eff" or c.endswith(("_low", "_high"))]
+    assert {last2.pop(c) for c in intervals} == {None}
     assert {k: last2.pop(k) for k in (*identity, *dates)} == {
         "symbol": "AAA",
         "horizon": "1D",

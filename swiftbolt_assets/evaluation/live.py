@@ -11,7 +11,11 @@ sums of every per-row quantity, and each (D, window) is the difference of two pr
 - ``brier``: mean multiclass Brier score (sum over the three classes, 0 best, 2 worst);
 - ``ece``: expected calibration error of the served ``confidence`` against right/wrong, over
   ``ECE_BINS`` equal-width bins;
-- ``mean_confidence``, ``inside_band_rate``, ``mean_abs_price_error_pct``.
+- ``mean_confidence``, ``inside_band_rate``, ``mean_abs_price_error_pct``;
+- ``<score>_low`` / ``<score>_high`` for the scores of ``INTERVAL_SCORES``: the 95 % interval of a
+  moving-block bootstrap of the window's target dates with blocks of 2 × the horizon in sessions,
+  and ``n_eff``, the window's effective sample size; null where the window holds fewer than 4
+  blocks (every horizon from 1M on). See :mod:`swiftbolt_assets.evaluation.live_intervals`.
 """
 
 from __future__ import annotations
@@ -21,10 +25,22 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
+from swiftbolt_assets.cadence import DAILY, CadenceSpec
+from swiftbolt_assets.evaluation.live_intervals import window_intervals
+from swiftbolt_assets.forecasting.intervals import BLOCK_FACTOR
 from swiftbolt_assets.forecasting.labels import CLASSES
+from swiftbolt_assets.forecasting.metrics import FloatArray
 
 WINDOWS = (20, 60)
 ECE_BINS = 10
+INTERVAL_SCORES = ("accuracy", "directional_accuracy", "brier", "ece")
+# bootstrap replicates per window (see the README for the time this costs)
+N_BOOT = 1000
+
+
+def _bounds(score: str) -> tuple[str, str]:
+    return f"{score}_low", f"{score}_high"
+
 
 _INTEGERS = {"window_size", "n", "n_directional", *(f"n_{c}" for c in CLASSES)}
 _TYPES = {
@@ -40,13 +56,18 @@ LIVE_COLUMNS = (
     "partition_date",
     "window_size",
     "n",
+    "n_eff",
     "first_target_date",
     "last_target_date",
     "accuracy",
+    *_bounds("accuracy"),
     "directional_accuracy",
+    *_bounds("directional_accuracy"),
     "n_directional",
     "brier",
+    *_bounds("brier"),
     "ece",
+    *_bounds("ece"),
     "mean_confidence",
     "inside_band_rate",
     "mean_abs_price_error_pct",
@@ -87,17 +108,43 @@ def _row_quantities(evaluations: pl.DataFrame) -> pl.DataFrame:
     return evaluations.select("symbol", "horizon", "target_date", *quantities)
 
 
+def _interval_stats(rows: pl.DataFrame) -> dict[str, FloatArray]:
+    """Per evaluation, the statistics the interval scores are made of, by the names
+    :func:`~swiftbolt_assets.forecasting.intervals.metrics_from_sums` reads."""
+
+    def column(name: str) -> FloatArray:
+        return rows.get_column(name).to_numpy().astype(np.float64)
+
+    def bins(kind: str) -> FloatArray:
+        values: FloatArray = (
+            rows.select(f"q_bin{b}_{kind}" for b in range(ECE_BINS)).to_numpy().astype(np.float64)
+        )
+        return values
+
+    return {
+        "rows": column("q_count"),
+        "brier": column("q_brier"),
+        "correct": column("q_correct"),
+        "direction_right": column("q_direction_right"),
+        "directional": column("q_directional"),
+        "bin_gap": bins("correct") - bins("conf"),
+    }
+
+
 def live_scores(
     evaluations: pl.DataFrame,
     requests: pl.DataFrame,
     windows: Sequence[int] = WINDOWS,
+    spec: CadenceSpec = DAILY,
+    n_boot: int = N_BOOT,
 ) -> pl.DataFrame:
     """``LIVE_COLUMNS`` rows for every (symbol, partition_date) of ``requests`` × horizon with
     evaluations × window size.
 
     ``evaluations``: rows of ``forecast_evaluations_daily`` (at least the scored columns) of the
     requested symbols with target dates up to the latest requested day, reaching back far
-    enough for the largest window.
+    enough for the largest window. ``spec`` gives each horizon's length in sessions (the
+    intervals' blocks are ``BLOCK_FACTOR`` times it); ``n_boot`` bootstrap replicates each.
     """
     if evaluations.is_empty() or requests.is_empty():
         return pl.DataFrame(schema=LIVE_SCHEMA)
@@ -128,10 +175,26 @@ def live_scores(
         .with_columns((pl.col("_pos").cast(pl.Int64) + 1).alias("_end"))
     )
     targets = rows.get_column("target_date")
+    # per row, its date's number: consecutive within a (symbol, horizon), never shared across
+    new_date = (
+        (pl.col("_group") != pl.col("_group").shift(1))
+        | (pl.col("target_date") != pl.col("target_date").shift(1))
+    ).fill_null(True)
+    dates = rows.select(new_date.cum_sum() - 1).to_series().to_numpy().astype(np.int64)
+    stats = _interval_stats(rows)
+    block = (
+        ends.get_column("horizon")
+        .replace_strict(dict(spec.horizons), return_dtype=pl.Int64)
+        .to_numpy()
+        * BLOCK_FACTOR
+    )
     frames = []
     for window in windows:
         end = ends.get_column("_end").to_numpy()
         start = np.maximum(ends.get_column("_start").cast(pl.Int64).to_numpy(), end - window)
+        intervals = window_intervals(
+            stats, dates, start, end, block, metrics=INTERVAL_SCORES, n_boot=n_boot
+        )
         sums = prefix[end] - prefix[start]
         col = {name: sums[:, i] for i, name in enumerate(names)}
         count = col["q_count"]
@@ -146,6 +209,7 @@ def live_scores(
                     "partition_date": ends.get_column("partition_date"),
                     "window_size": np.full(end.size, window, dtype=np.int32),
                     "n": count.astype(np.int32),
+                    **intervals,
                     "first_target_date": targets.gather(start),
                     "last_target_date": targets.gather(end - 1),
                     "accuracy": col["q_correct"] / count,
@@ -171,7 +235,12 @@ def live_scores(
             )
         frames.append(frame)
     result = pl.concat(frames).with_columns(
-        pl.col("directional_accuracy", *(f"hit_rate_{c}" for c in CLASSES)).fill_nan(None)
+        pl.col(
+            "directional_accuracy",
+            *(f"hit_rate_{c}" for c in CLASSES),
+            "n_eff",
+            *(b for score in INTERVAL_SCORES for b in _bounds(score)),
+        ).fill_nan(None)
     )
     return (
         result.select(LIVE_COLUMNS)

@@ -7,7 +7,7 @@ import pandera.polars as pa
 import polars as pl
 
 from swiftbolt_assets.cadence import DAILY, CadenceSpec
-from swiftbolt_assets.evaluation.live import LIVE_COLUMNS
+from swiftbolt_assets.evaluation.live import INTERVAL_SCORES, LIVE_COLUMNS
 from swiftbolt_assets.evaluation.outcomes import EVALUATION_COLUMNS
 from swiftbolt_assets.forecasting.forecast import LAYER_PROBABILITY_COLUMNS
 from swiftbolt_assets.forecasting.labels import CLASSES
@@ -91,15 +91,37 @@ def evaluations_schema(spec: CadenceSpec = DAILY) -> pa.DataFrameSchema:
     )
 
 
+def _ordered_bounds(score: str) -> pl.Expr:
+    """Both ends of the score's interval or neither, and low <= high."""
+    low, high = pl.col(f"{score}_low"), pl.col(f"{score}_high")
+    return (low.is_null() == high.is_null()) & (low <= high).fill_null(True)
+
+
 def live_schema(spec: CadenceSpec = DAILY) -> pa.DataFrameSchema:
-    """A ``live_predictions_daily`` row: one per (symbol, day, horizon, window size)."""
+    """A ``live_predictions_daily`` row: one per (symbol, day, horizon, window size).
+
+    Interval bounds are null where the window holds too few independent blocks
+    (:mod:`~swiftbolt_assets.evaluation.live_intervals`), and then so is ``n_eff``; the
+    directional bounds also where no replicate had a direction. The point may lie outside its
+    percentile interval (a skewed score such as the ECE), so that is not checked.
+    """
     rates = ("accuracy", "directional_accuracy", "ece", "mean_confidence", "inside_band_rate")
+    bounds = [f"{s}_{side}" for s in INTERVAL_SCORES for side in ("low", "high")]
     columns = {
         "symbol": pa.Column(str, pa.Check.str_matches(SYMBOL_PATTERN)),
         "horizon": pa.Column(str, pa.Check.isin(list(spec.horizons))),
         "partition_date": pa.Column(pl.Date),
         "window_size": pa.Column(pl.Int32, pa.Check.gt(0)),
         "n": pa.Column(pl.Int32, pa.Check.gt(0)),
+        "n_eff": pa.Column(pl.Float64, pa.Check.gt(0), nullable=True),
+        **{
+            b: pa.Column(
+                pl.Float64,
+                pa.Check.in_range(0.0, 2.0) if b.startswith("brier") else UNIT,
+                nullable=True,
+            )
+            for b in bounds
+        },
         "first_target_date": pa.Column(pl.Date),
         "last_target_date": pa.Column(pl.Date),
         **{r: pa.Column(pl.Float64, UNIT, nullable=r == "directional_accuracy") for r in rates},
@@ -123,6 +145,23 @@ def live_schema(spec: CadenceSpec = DAILY) -> pa.DataFrameSchema:
             pa.Check(
                 lambda d: rows_where(
                     d, pl.sum_horizontal(*(f"n_{c}" for c in CLASSES)) == pl.col("n")
+                )
+            ),
+            pa.Check(lambda d: rows_where(d, (pl.col("n_eff") <= pl.col("n")).fill_null(True))),
+            *(pa.Check(lambda d, s=s: rows_where(d, _ordered_bounds(s))) for s in INTERVAL_SCORES),
+            *(
+                pa.Check(
+                    lambda d, s=s: rows_where(
+                        d, pl.col(f"{s}_low").is_null() == pl.col("n_eff").is_null()
+                    )
+                )
+                for s in ("accuracy", "brier", "ece")
+            ),
+            pa.Check(
+                lambda d: rows_where(
+                    d,
+                    pl.col("directional_accuracy").is_not_null()
+                    | pl.col("directional_accuracy_low").is_null(),
                 )
             ),
         ],
