@@ -321,6 +321,19 @@ def test_live_scores_weights_and_live_calibration(
     assert live["brier"][0] == pytest.approx(float(reference["brier"]))
     assert live["first_target_date"][0] == date(2026, 10, 27)
     assert live["last_target_date"][0] == LAST
+    # 9 dates of 1D are 4.5 blocks of 2: an interval around each point, n_eff at most n; the
+    # 1W windows (blocks of 10) have none
+    bounded = query(
+        engine,
+        "SELECT horizon, n, n_eff, brier, brier_low, brier_high FROM live_predictions_daily "
+        "WHERE symbol = 'SYN-E' AND horizon IN ('1D', '1W') AND partition_date = :d "
+        "AND window_size = 20 ORDER BY 1",
+        d=LAST,
+    ).rows_by_key("horizon", named=True, unique=True)
+    one_day = bounded["1D"]
+    assert one_day["brier_low"] <= one_day["brier"] <= one_day["brier_high"]
+    assert 0 < one_day["n_eff"] <= one_day["n"]
+    assert (bounded["1W"]["n_eff"], bounded["1W"]["brier_low"]) == (None, None)
     # as of 10-28 only the evaluations of 10-27 and 10-28 count
     early = query(
         engine,

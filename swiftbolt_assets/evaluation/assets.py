@@ -6,7 +6,7 @@
   trading days: the cadence's evaluation window), its bar by ``ohlc_bars`` (D, S): the graph
   orders it after both, in the same run.
 - ``live_predictions_daily`` (date × symbol): rolling scores over the last 20 and 60
-  evaluations per (symbol, horizon), as of D.
+  evaluations per (symbol, horizon), as of D, with 95 % block-bootstrap intervals and ``n_eff``.
 
 The layer weights and the confidence calibration fitted on these evaluations are the
 ``calibration`` group's.
@@ -186,7 +186,10 @@ def _live_asset(
         backfill_policy=dg.BackfillPolicy.single_run(),
         description="Per (symbol, horizon), as of D: accuracy, hit rate per label, directional "
         "accuracy, Brier score, calibration error, band coverage and price error over the last "
-        "20 and the last 60 evaluations, with their counts.",
+        "20 and the last 60 evaluations, with their counts; accuracy, directional accuracy, "
+        "Brier and calibration error with 95 % intervals (moving-block bootstrap of target "
+        "dates, blocks of 2 x the horizon) and the effective sample size n_eff beside n, null "
+        "where the window holds fewer than 4 blocks (every horizon from 1M on).",
         metadata={"warehouse_tables": spec.tables.live},
         kinds={"postgres", "polars"},
     )
@@ -203,7 +206,9 @@ def _live_asset(
             run_slice.dates[-1],
             spec=spec,
         )
-        scores = validated(live_scores(evaluations, run_slice.frame()), live_schema(spec))
+        scores = validated(
+            live_scores(evaluations, run_slice.frame(), spec=spec), live_schema(spec)
+        )
         compute_s = time.perf_counter() - started
         write_slices(
             engine,
@@ -221,6 +226,11 @@ def _live_asset(
             pl.col("n").sum().alias("evaluations"),
             ((pl.col("accuracy") * pl.col("n")).sum() / pl.col("n").sum()).alias("accuracy"),
             ((pl.col("brier") * pl.col("n")).sum() / pl.col("n").sum()).alias("brier"),
+            # per-symbol uncertainty: how many windows have an interval, how wide, how
+            # independent (pooled over symbols these are not an interval of the pooled score)
+            pl.col("n_eff").is_not_null().sum().alias("symbols_with_intervals"),
+            pl.col("n_eff").median().alias("median_n_eff"),
+            (pl.col("brier_high") - pl.col("brier_low")).median().alias("median_brier_width"),
         )
         context.log.info(
             f"{scores.height} rolling score rows from {evaluations.height} evaluations, computed "
