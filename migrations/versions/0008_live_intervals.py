@@ -4,8 +4,8 @@ horizon in sessions), and the window's effective sample size beside ``n``. Null 
 holds fewer than 4 blocks (every window from 1M on, the 20-window at 1W); rows written before
 this revision have none.
 
-Revision ID: 0007_live_intervals
-Revises: 0006_serving_gate
+Revision ID: 0008_live_intervals
+Revises: 0007_cross_section
 Create Date: 2026-12-07
 """
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0007_live_intervals"
-down_revision = "0006_serving_gate"
+revision = "0008_live_intervals"
+down_revision = "0007_cross_section"
 branch_labels = None
 depends_on = None
 
