@@ -271,3 +271,13 @@ def write_csv(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
+
+
+@pytest.fixture
+def single_thread_lightgbm(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Train LightGBM on one thread: with ``num_threads = os.cpu_count()`` and OpenMP's
+    busy-waiting, a tiny fit takes tens of seconds when another process holds a core."""
+    from swiftbolt_assets.forecasting import walk_forward
+
+    common = walk_forward._common
+    monkeypatch.setattr(walk_forward, "_common", lambda seed: common(seed) | {"num_threads": 1})

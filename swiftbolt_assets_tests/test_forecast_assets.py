@@ -29,12 +29,15 @@ from swiftbolt_assets.forecasting.synthesizer import (
     LAYERS,
     combine,
 )
+from swiftbolt_assets.forecasting.training import MIN_TRAIN_ROWS
+from swiftbolt_assets.forecasting.walk_forward import TrainingParams
 from swiftbolt_assets.ingestion.synthetic import demo_symbols, generate_bars, write_drop_files
 from swiftbolt_assets_tests.conftest import check_results, make_definitions
 from swiftbolt_assets_tests.forecast_fixtures import (
     FIRST_END,
     GO_LIVE,
     LAST,
+    SMALL_MODELS,
     forecasts,
     registry,
     run,
@@ -63,7 +66,14 @@ def test_models_forecasts_gate_and_point_in_time(
     assert first_models.height == len(DAILY.horizons)
     assert set(first_models["trained_through"]) == {date(2026, 9, 30)}  # October's cutoff
     assert first_models["promoted"].all()
-    assert (first_models["n_train"] >= 1000).all()
+    # at least MIN_TRAIN_ROWS rows of history each; the long horizons train on every n-th of
+    # them (overlapping labels thinned: stride 1 here, so a 2M horizon keeps every 10th)
+    thinned = TrainingParams(stride=SMALL_MODELS["stride"])
+    for horizon, n_train in first_models.select("horizon", "n_train").iter_rows():
+        days = DAILY.horizons[horizon]
+        assert n_train * thinned.thinning(days) >= MIN_TRAIN_ROWS
+    rows = dict(first_models.select("horizon", "n_train").iter_rows())
+    assert rows["6M"] * 20 < rows["1D"]  # 6M keeps every 31st session, 1D every one
 
     # never worse than the base rate: what each version serves, and each row says what it was
     with engine.connect() as conn:

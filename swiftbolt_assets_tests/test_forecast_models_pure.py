@@ -15,20 +15,15 @@ import polars as pl
 import pytest
 
 from swiftbolt_assets.calendar import sessions_between
-from swiftbolt_assets.forecasting import metrics, models
+from swiftbolt_assets.forecasting import metrics
 from swiftbolt_assets.forecasting.dataset import MODEL_FEATURES
 from swiftbolt_assets.forecasting.gate import judge
 from swiftbolt_assets.forecasting.labels import BEARISH, BULLISH, NEUTRAL, add_labels
-from swiftbolt_assets.forecasting.models import (
-    HorizonModel,
-    Split,
-    TrainingParams,
-    blend,
-    fit_horizon,
-    walk_forward_split,
-)
+from swiftbolt_assets.forecasting.models import HorizonModel, blend, fit_horizon
 from swiftbolt_assets.forecasting.shrinkage import shrink
 from swiftbolt_assets.forecasting.synthesizer import price_targets
+from swiftbolt_assets.forecasting.training import covered_rows
+from swiftbolt_assets.forecasting.walk_forward import Split, TrainingParams, walk_forward_split
 
 
 @pytest.fixture(scope="module")
@@ -120,6 +115,31 @@ def test_walk_forward_split_stride_keeps_multiples(
     assert split.validation.height == 300
 
 
+def test_walk_forward_split_thins_overlapping_labels(
+    labelled: pl.DataFrame, sessions: list[date]
+) -> None:
+    params = replace(SPLIT_PARAMS, stride=2)
+    # about 4 training rows per label window, always a multiple of the base stride
+    assert [params.stride_for(d) for d in (1, 5, 8, 21, 63, 126)] == [2, 2, 2, 4, 14, 30]
+    assert replace(params, thin_overlaps=False).stride_for(126) == 2
+    month = add_labels(
+        labelled.select("symbol", "session_date", "session_index", "adj_close", "sigma"), {"1M": 21}
+    )
+    thin = walk_forward_split(month, "1M", sessions[700], params, days=21)
+    dense = walk_forward_split(
+        month, "1M", sessions[700], replace(params, thin_overlaps=False), days=21
+    )
+    thin_indices = set(thin.train.get_column("session_index").to_list())
+    dense_indices = set(dense.train.get_column("session_index").to_list())
+    assert all(i % 4 == 0 for i in thin_indices)
+    assert thin_indices == {i for i in dense_indices if i % 4 == 0}
+    assert len(thin_indices) == (len(dense_indices) + 1) // 2  # every other one
+    assert thin.validation.equals(dense.validation)  # the validation is never thinned
+    # minimum training sizes count the history covered, not the rows kept (one row per symbol
+    # may differ at the window's edge)
+    assert abs(covered_rows(thin, params, 21) - dense.train.height) <= 3 * params.thinning(21)
+
+
 def test_walk_forward_split_max_train_sessions_limits_the_start(
     labelled: pl.DataFrame, sessions: list[date]
 ) -> None:
@@ -193,14 +213,6 @@ def synthetic_frame(
         pl.col("end_1D").cast(pl.Date),
         pl.col("label_1D").cast(pl.Int8),
     )
-
-
-@pytest.fixture
-def single_thread_lightgbm(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Train LightGBM on one thread: with ``num_threads = os.cpu_count()`` and OpenMP's
-    busy-waiting, a tiny fit takes tens of seconds when another process holds a core."""
-    common = models._common
-    monkeypatch.setattr(models, "_common", lambda seed: common(seed) | {"num_threads": 1})
 
 
 E2E_PARAMS = TrainingParams(

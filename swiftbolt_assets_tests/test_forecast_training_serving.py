@@ -11,7 +11,6 @@ import pytest
 
 from swiftbolt_assets.calendar import sessions_between
 from swiftbolt_assets.forecasting.forecast import ConfidenceMap
-from swiftbolt_assets.forecasting.models import TrainingParams
 from swiftbolt_assets.forecasting.retraining import due_versions
 from swiftbolt_assets.forecasting.serving import (
     NO_FEATURES,
@@ -21,6 +20,7 @@ from swiftbolt_assets.forecasting.serving import (
 )
 from swiftbolt_assets.forecasting.synthesizer import WEIGHT_SCHEMA
 from swiftbolt_assets.forecasting.training import MIN_TRAIN_ROWS, train_versions
+from swiftbolt_assets.forecasting.walk_forward import TrainingParams
 from swiftbolt_assets_tests.test_forecast_models_pure import synthetic_frame
 
 
@@ -134,13 +134,8 @@ def test_without_a_promoted_model_every_row_is_skipped_with_its_reason() -> None
     ]
 
 
-def test_train_versions_trains_what_it_can_and_says_why_not_the_rest(
-    sessions: list[date], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from swiftbolt_assets.forecasting import models
-
-    common = models._common  # one LightGBM thread beside other work
-    monkeypatch.setattr(models, "_common", lambda seed: common(seed) | {"num_threads": 1})
+@pytest.mark.usefixtures("single_thread_lightgbm")
+def test_train_versions_trains_what_it_can_and_says_why_not_the_rest(sessions: list[date]) -> None:
     frame = synthetic_frame(sessions, 10, 400, seed=5, signal=True)
     params = TrainingParams(
         lgbm_rounds=10,
@@ -172,4 +167,5 @@ def test_train_versions_trains_what_it_can_and_says_why_not_the_rest(
     assert row["promoted"] is True  # the label follows a feature: the model has skill
     assert row["oos_metrics"]["ensemble"]["brier"] < row["oos_metrics"]["climatology"]["brier"]
     assert outcome.rejected == []
-    assert "promoted" in logged[0]
+    assert logged[0] == f"binned 4000 rows through {late} once for its fits"
+    assert "promoted" in logged[1]

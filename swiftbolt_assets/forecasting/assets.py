@@ -27,7 +27,6 @@ from swiftbolt_assets.features.assets import FEATURES
 from swiftbolt_assets.forecasting.cross_section import with_cross_section
 from swiftbolt_assets.forecasting.dataset import model_inputs
 from swiftbolt_assets.forecasting.forecast import contradictions
-from swiftbolt_assets.forecasting.models import TrainingParams
 from swiftbolt_assets.forecasting.retraining import due_versions
 from swiftbolt_assets.forecasting.schema import (
     forecasts_schema,
@@ -50,6 +49,7 @@ from swiftbolt_assets.forecasting.store import (
     write_forecasts,
 )
 from swiftbolt_assets.forecasting.training import TrainingOutcome, train_versions, training_frame
+from swiftbolt_assets.forecasting.walk_forward import TrainingParams
 from swiftbolt_assets.market import MarketCalendarResource
 from swiftbolt_assets.metadata import markdown
 from swiftbolt_assets.partitions import PartitionSlice, go_live_date
@@ -68,7 +68,7 @@ class ForecastModelsConfig(dg.Config):  # type: ignore[misc]
     cadence_months: int = Field(1, description="1 monthly, 3 quarterly, 12 yearly")
     horizons: list[str] = Field(default_factory=lambda: list(DAILY.horizons))
     stride: int = Field(5, description="train on every n-th session (overlapping labels)")
-    lgbm_rounds: int = 200
+    lgbm_rounds: int = 100
     rf_trees: int = 100
     min_child_samples: int = 400
     validation_sessions: int = 252

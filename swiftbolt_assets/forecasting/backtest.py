@@ -33,6 +33,7 @@ import polars as pl
 
 from swiftbolt_assets.cadence import DAILY, CadenceSpec
 from swiftbolt_assets.forecasting import metrics
+from swiftbolt_assets.forecasting.bins import with_row_ids
 from swiftbolt_assets.forecasting.dataset import skip_reasons, with_sessions_seen
 from swiftbolt_assets.forecasting.gate import judge
 from swiftbolt_assets.forecasting.intervals import BLOCK_FACTOR, score_intervals
@@ -40,16 +41,16 @@ from swiftbolt_assets.forecasting.intervals import METRICS as INTERVAL_METRICS
 from swiftbolt_assets.forecasting.labels import CLASSES
 from swiftbolt_assets.forecasting.models import (
     HorizonModel,
-    TrainingParams,
     blend,
     fit_horizon,
     log_loss,
-    walk_forward_split,
+    shared_bins,
 )
 from swiftbolt_assets.forecasting.retraining import period_cutoffs
 from swiftbolt_assets.forecasting.shrinkage import shrink
 from swiftbolt_assets.forecasting.synthesizer import DEFAULT_WEIGHTS, LAYERS, combine
-from swiftbolt_assets.forecasting.training import MIN_TRAIN_ROWS
+from swiftbolt_assets.forecasting.training import MIN_TRAIN_ROWS, covered_rows
+from swiftbolt_assets.forecasting.walk_forward import TrainingParams, walk_forward_split
 
 FloatArray = npt.NDArray[np.float64]
 METHODS = (
@@ -181,6 +182,7 @@ def run_backtest(
     last_data = frame.get_column("session_date").max()
     assert isinstance(last_data, date)
     cutoffs = backtest_cutoffs(sessions, last_data, config)
+    frame = with_row_ids(frame)
     # the rows live forecasting would serve (the others are still training rows)
     servable = frame.filter(
         skip_reasons(with_sessions_seen(frame)).get_column("skip_reason").is_null()
@@ -191,6 +193,7 @@ def run_backtest(
     fits: list[dict[str, object]] = []
     for k, cutoff in enumerate(cutoffs):
         until = cutoffs[k + 1] if k + 1 < len(cutoffs) else last_data
+        bins = shared_bins(frame, config.params, cutoff)  # once for the cutoff's fits
         for h in config.horizons:
             started = time.perf_counter()
             test = servable.filter(
@@ -200,11 +203,15 @@ def run_backtest(
             )
             if test.is_empty():
                 continue  # no outcome known yet in this period for this horizon
-            split = walk_forward_split(frame, h, cutoff, config.params)
-            if split.train.height < MIN_TRAIN_ROWS:
+            split = walk_forward_split(
+                frame, h, cutoff, config.params, days=config.spec.horizons[h]
+            )
+            if covered_rows(split, config.params, config.spec.horizons[h]) < MIN_TRAIN_ROWS:
                 log(f"{h} cutoff {cutoff}: {split.train.height} training rows, skipped")
                 continue
-            fitted = fit_horizon(split, h, config.spec.horizons[h], cutoff, config.params)
+            fitted = fit_horizon(
+                split, h, config.spec.horizons[h], cutoff, config.params, bins=bins
+            )
             model = fitted.model
             judgement = judge(
                 split,

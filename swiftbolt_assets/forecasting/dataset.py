@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from datetime import date
 
+import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from swiftbolt_assets.cadence import DAILY, CadenceSpec
@@ -145,6 +147,13 @@ def model_inputs(rows: pl.DataFrame, spec: CadenceSpec = DAILY) -> pl.DataFrame:
         ),
         *(pl.col(c).cast(pl.Float32) for c in CROSS_SECTIONAL_FEATURES),
     )
+
+
+def design_matrix(
+    rows: pl.DataFrame, features: list[str] | tuple[str, ...]
+) -> npt.NDArray[np.float64]:
+    """The model inputs as a float matrix (nulls become NaN, which LightGBM treats as missing)."""
+    return rows.select(pl.col(c).cast(pl.Float64).fill_null(np.nan) for c in features).to_numpy()
 
 
 def with_session_index(frame: pl.DataFrame, sessions: list[date]) -> pl.DataFrame:

@@ -22,7 +22,6 @@ import polars as pl
 from swiftbolt_assets.forecasting.metrics import climatology_probs
 from swiftbolt_assets.forecasting.models import (
     FloatArray,
-    Split,
     frequency_table,
     lookup_probs,
     sr_bucket,
@@ -30,6 +29,7 @@ from swiftbolt_assets.forecasting.models import (
 )
 from swiftbolt_assets.forecasting.shrinkage import SkillBound, serving_decision, skill_bound
 from swiftbolt_assets.forecasting.synthesizer import DEFAULT_WEIGHTS, LAYERS, combine
+from swiftbolt_assets.forecasting.walk_forward import Split
 
 SERVES_MODEL = "model"
 SERVES_CLIMATOLOGY = "climatology"

@@ -1,11 +1,7 @@
 """Pooled walk-forward ensemble per horizon: LightGBM boosting + a random forest. Pure.
 
-One model per horizon serves every symbol (pooled cross-section). Training for a cutoff C uses
-only labels whose window ends on or before C:
-
-    validation: the last ``validation_sessions`` as-of dates whose label ends on or before C
-    training:   as-of dates whose label ends before the validation's first as-of date minus an
-                embargo of ``embargo_sessions`` (purge: no training label overlaps validation)
+One model per horizon serves every symbol (pooled cross-section), fitted on a purged and
+embargoed ``walk_forward.Split`` of the rows known at its cutoff.
 
 Both learners fit on the training part; the ensemble weight (LightGBM share, 0..1 by 0.1) is the
 one with the lowest log loss on the validation part, which also gives the out-of-sample metrics
@@ -23,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from functools import cached_property
@@ -35,68 +30,15 @@ import numpy.typing as npt
 import polars as pl
 
 from swiftbolt_assets.forecasting import metrics
-from swiftbolt_assets.forecasting.dataset import MODEL_FEATURES
+from swiftbolt_assets.forecasting.bins import SharedBins, per_fit_dataset
+from swiftbolt_assets.forecasting.dataset import MODEL_FEATURES, design_matrix
+from swiftbolt_assets.forecasting.walk_forward import Split, TrainingParams
 
 FloatArray = npt.NDArray[np.float64]
 
 # Buckets of the position between support (0) and resistance (1); null = a level is missing.
 SR_EDGES = (0.2, 0.4, 0.6, 0.8)
 _SMOOTHING = 50.0  # pseudo-counts toward climatology in the rule layers' frequency tables
-
-
-@dataclass(frozen=True)
-class TrainingParams:
-    """Hyper-parameters and the walk-forward layout (all recorded in the registry)."""
-
-    lgbm_rounds: int = 200
-    lgbm_learning_rate: float = 0.03
-    lgbm_num_leaves: int = 31
-    rf_trees: int = 100
-    rf_num_leaves: int = 63
-    min_child_samples: int = 400
-    validation_sessions: int = 252
-    embargo_sessions: int = 5
-    stride: int = 5
-    max_train_sessions: int = 252 * 12
-    refit: bool = True
-    seed: int = 7
-
-    def lgbm_params(self) -> dict[str, Any]:
-        return {
-            "objective": "multiclass",
-            "num_class": 3,
-            "learning_rate": self.lgbm_learning_rate,
-            "num_leaves": self.lgbm_num_leaves,
-            "min_child_samples": self.min_child_samples,
-            "bagging_fraction": 0.7,
-            "bagging_freq": 1,
-            "feature_fraction": 0.7,
-            "lambda_l2": 1.0,
-            **_common(self.seed),
-        }
-
-    def rf_params(self) -> dict[str, Any]:
-        return {
-            "objective": "multiclass",
-            "num_class": 3,
-            "boosting": "rf",
-            "num_leaves": self.rf_num_leaves,
-            "min_child_samples": self.min_child_samples,
-            "bagging_fraction": 0.5,
-            "bagging_freq": 1,
-            "feature_fraction": 0.5,
-            **_common(self.seed + 1),
-        }
-
-
-def _common(seed: int) -> dict[str, Any]:
-    return {
-        "seed": seed,
-        "deterministic": True,
-        "force_row_wise": True,
-        "num_threads": os.cpu_count() or 1,
-        "verbosity": -1,
-    }
 
 
 @dataclass
@@ -159,11 +101,6 @@ class HorizonModel:
     def sr_probs(self, rows: pl.DataFrame) -> FloatArray:
         """The support/resistance layer: class frequencies of the row's position bucket."""
         return lookup_probs(self.sr_table, sr_bucket(rows), self.climatology)
-
-
-def design_matrix(rows: pl.DataFrame, features: list[str] | tuple[str, ...]) -> FloatArray:
-    """The model inputs as a float matrix (nulls become NaN, which LightGBM treats as missing)."""
-    return rows.select(pl.col(c).cast(pl.Float64).fill_null(np.nan) for c in features).to_numpy()
 
 
 def blend(boost: FloatArray, forest: FloatArray, weight: float) -> FloatArray:
@@ -230,51 +167,32 @@ def log_loss(probs: FloatArray, labels: npt.NDArray[np.int64]) -> float:
     return float(-np.mean(np.log(picked)))
 
 
-@dataclass(frozen=True)
-class Split:
-    """Training and validation rows of one (horizon, cutoff)."""
-
-    train: pl.DataFrame
-    validation: pl.DataFrame
-
-
-def walk_forward_split(
-    frame: pl.DataFrame, horizon: str, cutoff: date, params: TrainingParams
-) -> Split:
-    """Purged, embargoed split of labelled rows whose label window ends on or before ``cutoff``.
-
-    ``frame`` has ``session_index`` (the as-of date's position in the trading calendar),
-    ``end_<horizon>``, ``end_index_<horizon>`` and ``label_<horizon>`` (see ``add_labels``).
-    """
-    sigma = pl.col("sigma")
-    known = frame.filter(
-        pl.col(f"label_{horizon}").is_not_null()
-        & (pl.col(f"end_{horizon}") <= cutoff)
-        # a zero or undefined volatility gives zero-width thresholds and infinite z: such a day
-        # gets no forecast, so it is no training example either
-        & sigma.is_finite()
-        & (sigma > 0)
+def shared_bins(frame: pl.DataFrame, params: TrainingParams, cutoff: date) -> SharedBins | None:
+    """The ``SharedBins`` of the fits of ``cutoff`` on ``frame`` (with ``bins.ROW_ID``), or
+    None to bin per fit."""
+    if not params.shared_bins:
+        return None
+    threads = int(params.lgbm_params()["num_threads"])
+    return SharedBins(
+        frame, list(MODEL_FEATURES), through=cutoff, stride=params.stride, num_threads=threads
     )
-    if known.is_empty():
-        return Split(known, known)
-    last = int(known.get_column("session_index").max())  # type: ignore[arg-type]
-    validation_start = last - params.validation_sessions + 1
-    validation = known.filter(pl.col("session_index") >= validation_start)
-    # Purge: a training label must end before validation starts, with an embargo on top.
-    embargo_limit = validation_start - params.embargo_sessions
-    train = known.filter(
-        (pl.col(f"end_index_{horizon}") < embargo_limit)
-        & (pl.col("session_index") >= embargo_limit - params.max_train_sessions)
-        & (pl.col("session_index") % params.stride == 0)
-    )
-    return Split(train, validation)
 
 
-def _fit(
-    params: dict[str, Any], x: FloatArray, y: npt.NDArray[np.int64], rounds: int
-) -> lgb.Booster:
-    data = lgb.Dataset(x, label=y, params={"verbosity": -1}, free_raw_data=True)
-    return lgb.train(params, data, num_boost_round=rounds)
+def _fit_both(
+    params: TrainingParams,
+    rows: pl.DataFrame,
+    y: npt.NDArray[np.int64],
+    features: list[str],
+    bins: SharedBins | None,
+) -> tuple[lgb.Booster, lgb.Booster]:
+    """Both learners on ``rows``: binned subsets of ``bins``, else binned here (each learner)."""
+
+    def data() -> lgb.Dataset:
+        return per_fit_dataset(rows, y, features) if bins is None else bins.dataset(rows, y)
+
+    boost = lgb.train(params.lgbm_params(), data(), num_boost_round=params.lgbm_rounds)
+    forest = lgb.train(params.rf_params(), data(), num_boost_round=params.rf_trees)
+    return boost, forest
 
 
 def _z_stats(rows: pl.DataFrame, horizon: str, days: int) -> tuple[list[float], list[float]]:
@@ -304,16 +222,22 @@ class TrainResult:
 
 
 def fit_horizon(
-    split: Split, horizon: str, days: int, cutoff: date, params: TrainingParams
+    split: Split,
+    horizon: str,
+    days: int,
+    cutoff: date,
+    params: TrainingParams,
+    *,
+    bins: SharedBins | None = None,
 ) -> TrainResult:
-    """Fit both learners, choose the blend weight out of sample, measure, optionally refit."""
+    """Fit both learners, choose the blend weight out of sample, measure, optionally refit.
+
+    With ``bins`` the learners fit on its binned subsets of the rows (``bins.SharedBins``)."""
     train, validation = split.train, split.validation
     y_train = train.get_column(f"label_{horizon}").cast(pl.Int64).to_numpy()
     y_val = validation.get_column(f"label_{horizon}").cast(pl.Int64).to_numpy()
-    features = list(MODEL_FEATURES)
-    x_train = design_matrix(train, features)
-    boost = _fit(params.lgbm_params(), x_train, y_train, params.lgbm_rounds)
-    forest = _fit(params.rf_params(), x_train, y_train, params.rf_trees)
+    features = list(MODEL_FEATURES) if bins is None else bins.features
+    boost, forest = _fit_both(params, train, y_train, features, bins)
     x_val = design_matrix(validation, features)
     p_boost = np.asarray(boost.predict(x_val), dtype=np.float64)
     p_forest = np.asarray(forest.predict(x_val), dtype=np.float64)
@@ -347,12 +271,10 @@ def fit_horizon(
     fit_rows = train
     if params.refit:
         fit_rows = pl.concat(
-            [train, validation.filter(pl.col("session_index") % params.stride == 0)]
+            [train, validation.filter(pl.col("session_index") % params.stride_for(days) == 0)]
         )
         y_all = fit_rows.get_column(f"label_{horizon}").cast(pl.Int64).to_numpy()
-        x_all = design_matrix(fit_rows, features)
-        boost = _fit(params.lgbm_params(), x_all, y_all, params.lgbm_rounds)
-        forest = _fit(params.rf_params(), x_all, y_all, params.rf_trees)
+        boost, forest = _fit_both(params, fit_rows, y_all, features, bins)
     y_fit = fit_rows.get_column(f"label_{horizon}").cast(pl.Int64).to_numpy()
     z_mean, z_var = _z_stats(fit_rows, horizon, days)
     model = HorizonModel(

@@ -19,13 +19,13 @@ from swiftbolt_assets.features.assets import FEATURES
 from swiftbolt_assets.forecasting import metrics
 from swiftbolt_assets.forecasting.assets import GROUP, read_training_frame
 from swiftbolt_assets.forecasting.backtest import METHODS, BacktestConfig, run_backtest
-from swiftbolt_assets.forecasting.models import TrainingParams
 from swiftbolt_assets.forecasting.schema import (
     backtest_metrics_schema,
     backtest_predictions_schema,
     validated,
 )
 from swiftbolt_assets.forecasting.store import last_session, write_backtest
+from swiftbolt_assets.forecasting.walk_forward import TrainingParams
 from swiftbolt_assets.market import MarketCalendarResource
 from swiftbolt_assets.metadata import markdown_table, with_intervals
 from swiftbolt_assets.warehouse.resources import WarehouseResource
@@ -39,7 +39,7 @@ class BacktestRunConfig(dg.Config):  # type: ignore[misc]
     cadence_months: int = 12
     stride: int = 12
     horizons: list[str] = Field(default_factory=lambda: list(DAILY.horizons))
-    lgbm_rounds: int = 200
+    lgbm_rounds: int = 100
     rf_trees: int = 100
     min_child_samples: int = 400
     validation_sessions: int = 252

@@ -19,19 +19,17 @@ from typing import Any
 import polars as pl
 
 from swiftbolt_assets.cadence import DAILY, CadenceSpec
+from swiftbolt_assets.forecasting.bins import SharedBins, with_row_ids
 from swiftbolt_assets.forecasting.dataset import with_session_index
 from swiftbolt_assets.forecasting.gate import judge, promotion_decision
 from swiftbolt_assets.forecasting.labels import add_labels
-from swiftbolt_assets.forecasting.models import (
-    TrainingParams,
-    artifact_digest,
-    fit_horizon,
-    walk_forward_split,
-)
+from swiftbolt_assets.forecasting.models import artifact_digest, fit_horizon, shared_bins
+from swiftbolt_assets.forecasting.walk_forward import Split, TrainingParams, walk_forward_split
 
 logger = logging.getLogger(__name__)
 
-# Symbols without a full validation year still train nothing: fewer rows than this.
+# Symbols without a full validation year still train nothing: fewer rows than this (counted
+# before thinning overlapping labels: ``covered_rows``).
 MIN_TRAIN_ROWS = 1000
 MIN_VALIDATION_ROWS = 200
 ALL_CLASSES = 3
@@ -67,6 +65,12 @@ def _finite_or_none(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def covered_rows(split: Split, params: TrainingParams, days: int) -> int:
+    """The training rows of ``split`` as the ``stride`` would have kept them before thinning
+    overlapping labels (what ``MIN_TRAIN_ROWS`` is about: how much history, not how thinned)."""
+    return split.train.height * params.thinning(days)
+
+
 def train_versions(
     frame: pl.DataFrame,
     due: list[tuple[date, str]],
@@ -80,25 +84,32 @@ def train_versions(
 ) -> TrainingOutcome:
     """Fit, measure and judge every due (cutoff, horizon) version on ``frame``."""
     outcome = TrainingOutcome()
+    frame = with_row_ids(frame)
+    bins: SharedBins | None = None
     for cutoff, horizon in due:
         began = time.perf_counter()
-        split = walk_forward_split(frame, horizon, cutoff, params)
+        bars = spec.horizons[horizon]
+        split = walk_forward_split(frame, horizon, cutoff, params, days=bars)
         labels_seen = split.train.get_column(f"label_{horizon}").n_unique()
+        covered = covered_rows(split, params, bars)
         if (
-            split.train.height < MIN_TRAIN_ROWS
+            covered < MIN_TRAIN_ROWS
             or split.validation.height < MIN_VALIDATION_ROWS
             or labels_seen < ALL_CLASSES
         ):
             reason = (
-                f"too little labelled history before {cutoff}: {split.train.height} "
+                f"too little labelled history before {cutoff}: {covered} "
                 f"training rows (need {MIN_TRAIN_ROWS}), {split.validation.height} "
                 f"validation rows (need {MIN_VALIDATION_ROWS}), {labels_seen} classes"
             )
             warn(f"{horizon} cutoff {cutoff}: not trained: {reason}")
             outcome.skipped.append({"horizon": horizon, "cutoff": str(cutoff), "reason": reason})
             continue
-        bars = spec.horizons[horizon]
-        result = fit_horizon(split, horizon, bars, cutoff, params)
+        if params.shared_bins and (bins is None or bins.through != cutoff):
+            bins = None  # one cutoff's bins at a time (memory)
+            bins = shared_bins(frame, params, cutoff)
+            log(f"binned {bins.rows if bins else 0} rows through {cutoff} once for its fits")
+        result = fit_horizon(split, horizon, bars, cutoff, params, bins=bins)
         rejection = promotion_decision(result.validation_metrics, max_skill_loss)
         judgement = judge(split, horizon, bars, result.validation_predictions)
         bound = judgement.bound
