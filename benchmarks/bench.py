@@ -24,6 +24,9 @@ same per stage over 60 days with full evaluation histories.
 Stage ``talib_ratio``: our computation of the indicators TA-Lib also has
 (``compute_talib_shared``: 32 columns) versus TA-Lib computing them on the same adjusted d1 data
 (a loop over symbols); the whole 43-column ``add_indicators`` is timed too.
+Stage ``retrain`` (``--retrain-repeat`` pairs; see ``benchmarks/retrain.py``): the 8-horizon
+retrain by the procedure before issue 13 and by the current one, side by side on one training
+frame, with each version's validation skill.
 """
 
 from __future__ import annotations
@@ -39,7 +42,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from benchmarks.report import forecasting_summary, forecasting_text, machine
+from benchmarks.report import forecasting_summary, forecasting_text, machine, retrain_text
+from benchmarks.retrain import retrain_side_by_side
 from benchmarks.stages import (
     GO_LIVE,
     NEXT_DAY,
@@ -53,13 +57,16 @@ from benchmarks.stages import (
 
 
 def one_repetition(
-    number: int, stages: list[str], env: dict[str, str], drop_root: Path
+    number: int, stages: list[str], env: dict[str, str], drop_root: Path, retrain_pairs: int = 1
 ) -> dict[str, Any] | None:
     """Each stage in a child process against one warehouse; None if a stage failed."""
     run: dict[str, Any] = {}
     for stage in stages:
         done = subprocess.run(
-            [sys.executable, "-m", "benchmarks.bench", "--one", str(drop_root), "--stage", stage],
+            [
+                *(sys.executable, "-m", "benchmarks.bench", "--one", str(drop_root)),
+                *("--stage", stage, "--retrain-repeat", str(retrain_pairs)),
+            ],
             cwd=PROJECT_ROOT,
             env=env,
             capture_output=True,
@@ -110,12 +117,20 @@ def main() -> int:
         default=3,
         help="runs of the whole daily cycle for one new day per repetition (fresh processes)",
     )
+    parser.add_argument(
+        "--retrain-repeat",
+        type=int,
+        default=1,
+        help="pairs of 8-horizon retrains, before vs after (about 10 min a pair on 2 cores)",
+    )
     parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--stage", default="ingest", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         if args.stage == "ingest":
             print(json.dumps(one_ingest(args.one)))
+        elif args.stage == "retrain":
+            print(json.dumps(retrain_side_by_side(args.retrain_repeat)))
         else:
             print(json.dumps(one_forecast_stage(args.stage, args.one), default=str))
         return 0
@@ -151,9 +166,10 @@ def main() -> int:
             else:
                 env["SWIFTBOLT_HOME"] = str(Path(tmp) / f"state{i}")
             stages = ["ingest", "models", *["forecast"] * args.forecast_repeat]
+            stages += ["retrain"] if i == 0 and args.retrain_repeat > 0 else []
             stages += ["cycle"] * args.cycle_repeat
             stages += ["research"] if i < args.research_repeat else []
-            run = one_repetition(i + 1, stages, env, drop.parent)
+            run = one_repetition(i + 1, stages, env, drop.parent, args.retrain_repeat)
             if run is None:
                 return 1
             runs.append(run)
@@ -230,6 +246,9 @@ def main() -> int:
         f"{summary['machine']['memory_gib']} GiB; PostgreSQL {summary['postgres']}"
     )
     print(forecasting_text(summary["forecasting"]))
+    if "retrain" in runs[0]:
+        summary["retrain"] = runs[0]["retrain"]
+        print(retrain_text(summary["retrain"]))
     print("BENCH_JSON " + json.dumps(summary, sort_keys=True, default=str))
     return 0
 

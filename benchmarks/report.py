@@ -123,3 +123,30 @@ def forecasting_text(summary: dict[str, Any]) -> str:
             summary["calibration"],
         ]
     return "\n".join(lines)
+
+
+def retrain_text(retrain: dict[str, Any]) -> str:
+    """The retrain stage: both procedures' fit times and each horizon's validation skill."""
+    lines = [
+        f"retrain (8 horizons, cutoff {retrain['cutoff']}, {retrain['rows']:,} rows read in "
+        f"{retrain['read_s']} s): fit before {retrain['fit_s_median']['before']} s, after "
+        f"{retrain['fit_s_median']['after']} s (medians; runs {retrain['fit_s_all']}), "
+        f"speed-up {retrain['speedup_median']}x"
+    ]
+    before = {h["horizon"]: h for h in retrain["per_horizon"]["before"]}
+    for after in retrain["per_horizon"]["after"]:
+        old = before.get(after["horizon"], {})
+
+        def skill(h: dict[str, Any]) -> str:
+            if h.get("skill") is None:
+                return "n/a"
+            low = "n/a" if h["skill_low"] is None else f"{h['skill_low']:.4f}"
+            high = "n/a" if h["skill_high"] is None else f"{h['skill_high']:.4f}"
+            return f"{h['skill']:.4f} [{low}, {high}]"
+
+        lines.append(
+            f"  {after['horizon']}: before {old.get('seconds')} s, {old.get('n_train')} rows, "
+            f"skill {skill(old)}; after {after['seconds']} s, {after['n_train']} rows, skill "
+            f"{skill(after)}"
+        )
+    return "\n".join(lines)
