@@ -144,6 +144,8 @@ def main() -> int:
         files = sorted(SP500.glob("DA-*.csv"))
         for path in files:
             (drop / path.name).symlink_to(path)
+        if (SP500 / "constituents.csv").is_file():  # the symbols' sectors (optional input)
+            (drop / "constituents.csv").symlink_to(SP500 / "constituents.csv")
         runs = []
         for i in range(args.repeat):
             env = {

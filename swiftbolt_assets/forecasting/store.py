@@ -44,11 +44,11 @@ _SELECT_SOURCE = ", ".join(f'f."{c}"' for c in SOURCE_COLUMNS)
 def read_training_features(
     engine: sa.Engine, through: date, spec: CadenceSpec = DAILY
 ) -> pl.DataFrame:
-    """Every features row of the cadence's timeframe on or before ``through`` (all symbols):
-    the training inputs."""
+    """Every features row of the cadence's timeframe on or before ``through`` (all symbols),
+    with the symbol's sector: the training inputs."""
     query = (
         f"SELECT f.symbol, f.session_date, {epoch_us('f.ts')} AS ts_us, "
-        f"{_SELECT_SOURCE} FROM features f "
+        f"{_SELECT_SOURCE}, y.sector FROM features f LEFT JOIN symbols y ON y.symbol = f.symbol "
         "WHERE f.timeframe = %(timeframe)s AND f.session_date <= %(through)s "
         "ORDER BY f.symbol, f.session_date"
     )
@@ -57,6 +57,7 @@ def read_training_features(
         "session_date": pl.Date(),
         "ts_us": pl.Int64(),
         **_source_schema(),
+        "sector": pl.String(),
     }
     with engine.connect() as conn:
         frame = query_frame(conn, query, {"through": through, "timeframe": spec.timeframe}, schema)
@@ -134,20 +135,24 @@ def read_forecast_inputs(engine: sa.Engine, pairs: Iterable[tuple[date, str]]) -
 
 
 def read_universe(engine: sa.Engine, dates: Iterable[date]) -> pl.DataFrame:
-    """The d1 features rows (``cross_section.UNIVERSE_COLUMNS``) of every symbol in the
-    warehouse on each of ``dates``: the universe the cross-sectional inputs are relative to."""
+    """The d1 features rows (``cross_section.UNIVERSE_COLUMNS``) and the sector of every symbol
+    in the warehouse on each of ``dates``: the universe the cross-sectional inputs are relative
+    to."""
     days = sorted(set(dates))
     columns = ", ".join(f'f."{c}"' for c in UNIVERSE_COLUMNS)
     # keyed by the primary key (a d1 row's ts is its session's date 00:00 New York)
     query = (
-        f"SELECT f.symbol, f.session_date, {columns} FROM unnest(%(days)s::date[]) AS d(day) "
+        f"SELECT f.symbol, f.session_date, {columns}, y.sector "
+        "FROM unnest(%(days)s::date[]) AS d(day) "
         f"JOIN features f ON f.timeframe = '{DAILY.timeframe}' "
-        "AND f.ts = (d.day::timestamp AT TIME ZONE %(timezone)s)"
+        "AND f.ts = (d.day::timestamp AT TIME ZONE %(timezone)s) "
+        "LEFT JOIN symbols y ON y.symbol = f.symbol"
     )
     schema = {
         "symbol": pl.String(),
         "session_date": pl.Date(),
         **{c: pl.Float64() for c in UNIVERSE_COLUMNS},
+        "sector": pl.String(),
     }
     with engine.connect() as conn:
         return query_frame(conn, query, {"days": days, "timezone": EXCHANGE_TIMEZONE}, schema)

@@ -21,6 +21,7 @@ from swiftbolt_assets.ingestion.quality import (
     stale_partitions,
 )
 from swiftbolt_assets.ingestion.resources import DropFolderResource
+from swiftbolt_assets.ingestion.sectors import read_sectors, with_sector_files
 from swiftbolt_assets.ingestion.store import write_batch
 from swiftbolt_assets.market import MarketCalendarResource
 from swiftbolt_assets.partitions import DATE_DIMENSION, SYMBOLS_PARTITION_NAME, PartitionSlice
@@ -147,7 +148,10 @@ def build_ingestion_assets(partitions_def: dg.PartitionsDefinition) -> dg.Assets
             f"{len(run_slice.symbols)} symbols) from {len(files)} files "
             f"in {drop_folder.directory()}"
         )
-        batch = build_batch(files, run_slice.pairs, partition_dates, exchange, registered)
+        sectors = read_sectors(drop_folder.directory())
+        batch = with_sector_files(
+            build_batch(files, run_slice.pairs, partition_dates, exchange, registered), sectors
+        )
         compute_s = time.perf_counter() - started
         context.log.info(
             f"validated {batch.stats['rows_read']} rows in {compute_s:.2f}s: {batch.stats}"
@@ -156,7 +160,13 @@ def build_ingestion_assets(partitions_def: dg.PartitionsDefinition) -> dg.Assets
             context.log.warning(f"file {error['source_file']} rejected: {error['reason']}")
 
         write_started = time.perf_counter()
-        counts = write_batch(warehouse.engine(), batch, run_slice.pairs, context.run.run_id)
+        counts = write_batch(
+            warehouse.engine(),
+            batch,
+            run_slice.pairs,
+            context.run.run_id,
+            dict(sectors.sectors.iter_rows()),
+        )
         write_s = time.perf_counter() - write_started
         context.log.info(
             f"wrote {counts.bars_written} bars and {counts.rejects_written} rejects "
@@ -192,6 +202,9 @@ def build_ingestion_assets(partitions_def: dg.PartitionsDefinition) -> dg.Assets
                 "rows_read": batch.stats["rows_read"],
                 "rows_outside_slice": batch.stats["rows_outside_slice"],
                 "rows_deferred": batch.stats["rows_deferred"],
+                "sector_rows": dg.MetadataValue.json(
+                    {k: v for k, v in batch.stats.items() if k.startswith("sector_")}
+                ),
                 "synthetic_bars": int(bars["is_synthetic"].sum()),
                 "compute_seconds": round(compute_s, 3),
                 "write_seconds": round(write_s, 3),

@@ -16,6 +16,8 @@ OHLCV_FIELDS = ("open", "high", "low", "close", "volume", "split_coefficient", "
 INTRADAY_TIMEFRAMES = ("m15", "h1")
 SYMBOL_PATTERN = r"^[A-Z0-9][A-Z0-9.\-]{0,11}$"
 _SYMBOL_RE = re.compile(SYMBOL_PATTERN)
+# the symbols' sectors (``sectors``), wherever it lies: never a bar file
+SECTORS_FILE = "constituents.csv"
 
 
 def is_valid_symbol(symbol: str) -> bool:
@@ -144,7 +146,7 @@ def discover_files(
     for spec in specs:
         pattern = re.compile(spec.filename_pattern)
         for path in sorted(drop_dir.glob(spec.glob)):
-            if not path.is_file():
+            if not path.is_file() or path.name == SECTORS_FILE:
                 continue
             relpath = path.relative_to(drop_dir).as_posix()
             if relpath in found:

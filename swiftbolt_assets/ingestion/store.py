@@ -42,6 +42,14 @@ _UPSERT_SYMBOLS = """
 """
 
 
+# the sector of each of the run's symbols from the drop folder (null: no file names it)
+_SET_SECTORS = """
+    UPDATE symbols s SET sector = v.sector
+    FROM unnest(CAST(:symbols AS text[]), CAST(:sectors AS text[])) AS v(symbol, sector)
+    WHERE s.symbol = v.symbol AND s.sector IS DISTINCT FROM v.sector
+"""
+
+
 @dataclass(frozen=True)
 class WriteCounts:
     bars_deleted: int
@@ -52,10 +60,14 @@ class WriteCounts:
 
 
 def write_batch(
-    engine: sa.Engine, batch: IngestionBatch, pairs: frozenset[tuple[date, str]], run_id: str
+    engine: sa.Engine,
+    batch: IngestionBatch,
+    pairs: frozenset[tuple[date, str]],
+    run_id: str,
+    sectors: dict[str, str] | None = None,
 ) -> WriteCounts:
     """Replace the run's slice of ``ohlc_bars`` and ``ohlc_rejects`` and refresh ``symbols``
-    (one ``write_slices`` transaction).
+    (with each run symbol's sector from ``sectors``; one ``write_slices`` transaction).
 
     File-scoped rejects (no partition) of every file the run read are replaced too.
     """
@@ -73,7 +85,14 @@ def write_batch(
             SliceWrite("ohlc_rejects", batch.rejects.select(REJECT_COLUMNS), file_level),
         ],
         run_id,
-        extra=[Statement("symbols", _UPSERT_SYMBOLS, {"run_id": run_id, "symbols": symbols})],
+        extra=[
+            Statement("symbols", _UPSERT_SYMBOLS, {"run_id": run_id, "symbols": symbols}),
+            Statement(
+                "symbols",
+                _SET_SECTORS,
+                {"symbols": symbols, "sectors": [(sectors or {}).get(s) for s in symbols]},
+            ),
+        ],
         totals=["ohlc_rejects"],
     )
     return WriteCounts(
