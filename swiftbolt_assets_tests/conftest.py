@@ -78,6 +78,7 @@ TESTS = "swiftbolt_assets_tests"
 SHARED_WORKER = {
     # the forecast models trained once per session (forecast_fixtures.trained)
     f"{TESTS}/test_forecast_backtest.py": f"{TESTS}/test_forecast_assets.py",
+    f"{TESTS}/test_forecast_carried.py": f"{TESTS}/test_forecast_assets.py",
 }
 # The modules that take 20 s or more (``make test PYTEST_ARGS=--durations=10``): handed out
 # first, so that the last minute of a parallel run is short modules on both workers rather than

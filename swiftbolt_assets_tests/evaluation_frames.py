@@ -4,6 +4,7 @@ bars built by hand (``test_evaluation_outcomes``, ``test_evaluation_live``,
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 
 import numpy as np
@@ -13,6 +14,7 @@ import polars as pl
 from swiftbolt_assets.cadence import DAILY
 from swiftbolt_assets.evaluation.outcomes import FORECAST_FIELDS
 from swiftbolt_assets.forecasting.forecast import LAYER_PROBABILITY_COLUMNS
+from swiftbolt_assets.forecasting.labels import CLASSES
 from swiftbolt_assets.forecasting.synthesizer import DEFAULT_WEIGHTS, LAYERS
 
 HORIZONS = DAILY.horizons
@@ -179,3 +181,72 @@ CLOSES_UTC = pl.DataFrame(
     },
     schema={"session_date": pl.Date(), "close_utc": pl.Datetime("us", "UTC")},
 )
+
+
+# --- the layer weights' evaluations (test_calibration_weights) -----------------------------
+
+PROBABILITY_COLUMNS = [f"{layer}_p_{c}" for layer in LAYERS for c in CLASSES]
+
+
+def weight_evaluations(
+    *,
+    symbol: str,
+    horizon: str,
+    targets: Sequence[date],
+    as_ofs: Sequence[date],
+    probs: FloatArray,
+    truth: IntArray,
+) -> pl.DataFrame:
+    """Evaluations (the columns ``fit_weights`` reads) with layer probabilities ``probs``
+    (rows, layers, classes) and realized class indices ``truth``."""
+    flat = probs.reshape(len(targets), len(LAYERS) * len(CLASSES))
+    return pl.DataFrame(
+        {
+            "symbol": [symbol] * len(targets),
+            "horizon": [horizon] * len(targets),
+            "as_of_date": list(as_ofs),
+            "target_date": list(targets),
+            "realized_label": [CLASSES[int(t)] for t in truth],
+            **{c: flat[:, k] for k, c in enumerate(PROBABILITY_COLUMNS)},
+        },
+        schema_overrides={"as_of_date": pl.Date, "target_date": pl.Date},
+    )
+
+
+def weight_requests(pairs: Sequence[tuple[str, date]]) -> pl.DataFrame:
+    return pl.DataFrame(
+        [(d, s) for s, d in pairs],
+        schema={"partition_date": pl.Date, "symbol": pl.String},
+        orient="row",
+    )
+
+
+def noise(rng: np.random.Generator, n: int) -> FloatArray:
+    probs: FloatArray = rng.dirichlet(np.ones(len(CLASSES)), size=(n, len(LAYERS)))
+    return probs
+
+
+def walk(
+    rng: np.random.Generator,
+    *,
+    horizon: str,
+    n: int,
+    first_target: date = date(2023, 2, 1),
+    symbol: str = "AAA",
+    probs: FloatArray | None = None,
+    truth: IntArray | None = None,
+) -> tuple[pl.DataFrame, list[date], FloatArray, IntArray]:
+    """``n`` evaluations of ``horizon`` on consecutive weekday targets from ``first_target``,
+    each made ``horizon_days`` weekdays before its target."""
+    h = HORIZONS[horizon]
+    calendar = weekdays(first_target - timedelta(days=2 * h + 7), 3 * h + n + 14)
+    offset = calendar.index(first_target)
+    assert offset >= h
+    targets = calendar[offset : offset + n]
+    as_ofs = calendar[offset - h : offset - h + n]
+    probs = noise(rng, n) if probs is None else probs
+    truth = rng.integers(0, len(CLASSES), size=n) if truth is None else truth
+    frame = weight_evaluations(
+        symbol=symbol, horizon=horizon, targets=targets, as_ofs=as_ofs, probs=probs, truth=truth
+    )
+    return frame, targets, probs, truth

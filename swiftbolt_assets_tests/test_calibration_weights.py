@@ -27,12 +27,13 @@ from swiftbolt_assets_tests.evaluation_frames import (
     HORIZONS,
     FloatArray,
     IntArray,
+    noise,
+    walk,
     weekdays,
+    weight_requests,
 )
 
 # --- weights -------------------------------------------------------------------------------
-
-PROBABILITY_COLUMNS = [f"{layer}_p_{c}" for layer in LAYERS for c in CLASSES]
 
 
 def direct_brier(weights: Sequence[float], probs: FloatArray, truth: IntArray) -> float:
@@ -51,70 +52,6 @@ def window_terms(probs: FloatArray, truth: IntArray) -> tuple[FloatArray, FloatA
         [[np.sum(probs[np.arange(truth.size), layer, truth]) for layer in range(len(LAYERS))]]
     )
     return gram, linear, np.asarray([float(truth.size)])
-
-
-def weight_evaluations(
-    *,
-    symbol: str,
-    horizon: str,
-    targets: Sequence[date],
-    as_ofs: Sequence[date],
-    probs: FloatArray,
-    truth: IntArray,
-) -> pl.DataFrame:
-    """Evaluations (the columns ``fit_weights`` reads) with layer probabilities ``probs``
-    (rows, layers, classes) and realized class indices ``truth``."""
-    flat = probs.reshape(len(targets), len(LAYERS) * len(CLASSES))
-    return pl.DataFrame(
-        {
-            "symbol": [symbol] * len(targets),
-            "horizon": [horizon] * len(targets),
-            "as_of_date": list(as_ofs),
-            "target_date": list(targets),
-            "realized_label": [CLASSES[int(t)] for t in truth],
-            **{c: flat[:, k] for k, c in enumerate(PROBABILITY_COLUMNS)},
-        },
-        schema_overrides={"as_of_date": pl.Date, "target_date": pl.Date},
-    )
-
-
-def weight_requests(pairs: Sequence[tuple[str, date]]) -> pl.DataFrame:
-    return pl.DataFrame(
-        [(d, s) for s, d in pairs],
-        schema={"partition_date": pl.Date, "symbol": pl.String},
-        orient="row",
-    )
-
-
-def noise(rng: np.random.Generator, n: int) -> FloatArray:
-    probs: FloatArray = rng.dirichlet(np.ones(len(CLASSES)), size=(n, len(LAYERS)))
-    return probs
-
-
-def walk(
-    rng: np.random.Generator,
-    *,
-    horizon: str,
-    n: int,
-    first_target: date = date(2023, 2, 1),
-    symbol: str = "AAA",
-    probs: FloatArray | None = None,
-    truth: IntArray | None = None,
-) -> tuple[pl.DataFrame, list[date], FloatArray, IntArray]:
-    """``n`` evaluations of ``horizon`` on consecutive weekday targets from ``first_target``,
-    each made ``horizon_days`` weekdays before its target."""
-    h = HORIZONS[horizon]
-    calendar = weekdays(first_target - timedelta(days=2 * h + 7), 3 * h + n + 14)
-    offset = calendar.index(first_target)
-    assert offset >= h
-    targets = calendar[offset : offset + n]
-    as_ofs = calendar[offset - h : offset - h + n]
-    probs = noise(rng, n) if probs is None else probs
-    truth = rng.integers(0, len(CLASSES), size=n) if truth is None else truth
-    frame = weight_evaluations(
-        symbol=symbol, horizon=horizon, targets=targets, as_ofs=as_ofs, probs=probs, truth=truth
-    )
-    return frame, targets, probs, truth
 
 
 def test_simplex_grid() -> None:
