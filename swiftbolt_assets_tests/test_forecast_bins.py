@@ -1,6 +1,6 @@
-"""Training rows binned once per run (``forecasting/bins``): the subsets carry the right labels
-in LightGBM's row order, a fit on them is the fit binned on its own rows, and a row outside the
-bins is an error, not a silent drop."""
+"""Rows binned once per cutoff (``forecasting/bins``): the subsets carry the right labels in
+LightGBM's row order, a refit on them is the refit binned on its own rows, the judged first fit
+never uses them, and a row outside the bins (or after the cutoff) is an error, not a drop."""
 
 from __future__ import annotations
 
@@ -57,26 +57,27 @@ def test_no_row_after_the_cutoff_is_binned(frame: pl.DataFrame) -> None:
 
 
 @pytest.mark.usefixtures("single_thread_lightgbm")
-def test_a_fit_on_shared_bins_of_the_same_rows_is_the_fit_binned_on_its_own(
+def test_a_refit_on_shared_bins_of_the_same_rows_is_the_refit_binned_on_its_own(
     frame: pl.DataFrame,
 ) -> None:
-    params = replace(E2E_PARAMS, stride=1, refit=False)
+    params = replace(E2E_PARAMS, stride=1, refit=True)
     cutoff = date(2019, 11, 29)
     split = walk_forward_split(frame, "1D", cutoff, params)
-    # bins over exactly the training rows: the same edges as binning them for the fit
-    bins = shared_bins(split.train, params, cutoff)
-    assert bins is not None
-    shared = fit_horizon(split, "1D", 1, cutoff, params, bins=bins)
     own = fit_horizon(split, "1D", 1, cutoff, replace(params, shared_bins=False))
-    assert np.allclose(shared.validation_predictions, own.validation_predictions, atol=1e-12)
+    # bins over exactly the refit's rows (training + validation): the same edges
+    refit_rows = pl.concat([split.train, split.validation])
+    same = fit_horizon(split, "1D", 1, cutoff, params, bins=shared_bins(refit_rows, params, cutoff))
     # the same trees (the parameters echoed after them differ: feature_pre_filter is off)
-    trees = [m.model.lgbm_model.split("parameters:")[0] for m in (shared, own)]
+    trees = [m.model.lgbm_model.split("parameters:")[0] for m in (same, own)]
     assert trees[0] == trees[1]
-    # bins over every row through the cutoff: other edges, another model, the same signal
+    # bins over every row through the cutoff: other edges, so another refit ...
     wide = fit_horizon(split, "1D", 1, cutoff, params, bins=shared_bins(frame, params, cutoff))
-    assert not np.allclose(wide.validation_predictions, own.validation_predictions)
-    for fitted in (wide, own):
-        assert fitted.validation_metrics["ensemble"]["balanced_accuracy"] > 0.6
+    assert wide.model.lgbm_model.split("parameters:")[0] != trees[1]
+    # ... but the first fit, whose validation scores judge the version, bins its own training
+    # rows: no validation row's features shape it, with or without shared bins
+    for fitted in (same, wide):
+        assert np.array_equal(fitted.validation_predictions, own.validation_predictions)
+        assert fitted.model.lgbm_weight == own.model.lgbm_weight
 
 
 def test_per_fit_binning_is_the_procedure_without_shared_bins(frame: pl.DataFrame) -> None:

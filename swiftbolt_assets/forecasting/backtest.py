@@ -193,7 +193,7 @@ def run_backtest(
     fits: list[dict[str, object]] = []
     for k, cutoff in enumerate(cutoffs):
         until = cutoffs[k + 1] if k + 1 < len(cutoffs) else last_data
-        bins = shared_bins(frame, config.params, cutoff)  # once for the cutoff's fits
+        bins = None  # binned once for the cutoff's refits, at its first fit (and freed before)
         for h in config.horizons:
             started = time.perf_counter()
             test = servable.filter(
@@ -209,6 +209,8 @@ def run_backtest(
             if covered_rows(split, config.params, config.spec.horizons[h]) < MIN_TRAIN_ROWS:
                 log(f"{h} cutoff {cutoff}: {split.train.height} training rows, skipped")
                 continue
+            if bins is None:
+                bins = shared_bins(frame, config.params, cutoff)
             fitted = fit_horizon(
                 split, h, config.spec.horizons[h], cutoff, config.params, bins=bins
             )

@@ -1,13 +1,15 @@
-"""The training rows binned once per training run, for every horizon, cutoff and learner. Pure.
+"""The rows of a cutoff binned once for the refits of every horizon and learner. Pure.
 
 LightGBM turns a float matrix into per-feature bins before it grows a tree; done per fit, a
 retrain of 8 horizons bins nearly the same rows 32 times (two learners, fit and refit). Here the
-rows the fits of one cutoff can use (every ``stride``-th session up to the cutoff, with a usable
-volatility) are binned once into one ``lgb.Dataset``; each fit takes the subset of its rows
-(``LGBM_DatasetGetSubset`` copies bins, it does not re-bin) and sets its horizon's labels. The
-bin edges come from those rows instead of the fit's own: a different discretization, and never
-from a row after the cutoff (edges from later rows would let the future's feature distribution
-into the fit). ``TrainingParams.shared_bins`` chooses; the bench compares both procedures.
+rows the refits of one cutoff can use (every ``stride``-th session up to the cutoff, with a
+usable volatility) are binned once into one ``lgb.Dataset``; each refit takes the subset of its
+rows (``LGBM_DatasetGetSubset`` copies bins, it does not re-bin) and sets its horizon's labels.
+The bin edges come from those rows instead of the refit's own: a different discretization, never
+from a row after the cutoff. The first fit of a version (the one its validation scores judge)
+bins its own training rows (``per_fit_dataset``): edges from the shared rows would carry the
+validation window's feature distribution into it. ``TrainingParams.shared_bins`` chooses; the
+bench compares both procedures.
 
 The frame must carry ``ROW_ID`` (``with_row_ids``) so the rows of a split find their place.
 """

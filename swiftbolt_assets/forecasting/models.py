@@ -232,12 +232,14 @@ def fit_horizon(
 ) -> TrainResult:
     """Fit both learners, choose the blend weight out of sample, measure, optionally refit.
 
-    With ``bins`` the learners fit on its binned subsets of the rows (``bins.SharedBins``)."""
+    With ``bins`` the refit uses its binned subsets of the rows (``bins.SharedBins``); the first
+    fit, whose validation scores judge the version, always bins its own training rows, so no
+    feature value of the validation window shapes its bin edges."""
     train, validation = split.train, split.validation
     y_train = train.get_column(f"label_{horizon}").cast(pl.Int64).to_numpy()
     y_val = validation.get_column(f"label_{horizon}").cast(pl.Int64).to_numpy()
     features = list(MODEL_FEATURES) if bins is None else bins.features
-    boost, forest = _fit_both(params, train, y_train, features, bins)
+    boost, forest = _fit_both(params, train, y_train, features, None)
     x_val = design_matrix(validation, features)
     p_boost = np.asarray(boost.predict(x_val), dtype=np.float64)
     p_forest = np.asarray(forest.predict(x_val), dtype=np.float64)

@@ -35,7 +35,7 @@ class TrainingParams:
     max_train_sessions: int = 252 * 12
     refit: bool = True
     seed: int = 7
-    # bin the training rows once per run for every fit (``bins``), not once per fit
+    # bin the rows of a cutoff once for every refit (``bins``), not once per refit
     shared_bins: bool = True
     # thin overlapping labels: a horizon of h sessions trains on every ``stride_for(h)``-th
     # session (about 4 rows per label window), not every ``stride``-th
