@@ -72,6 +72,7 @@ def test_checks_are_yes_no_statements_and_accounting_blocks(defs: dg.Definitions
         "forecast_evaluations_daily_bars_are_final",
         "forecast_models_pass_the_promotion_gate",
         "ml_forecasts_daily_labels_agree_with_targets",
+        "ml_forecasts_daily_saw_the_whole_universe",
         "ohlc_bars_has_no_missing_sessions",
         "ohlc_bars_intraday_sessions_are_complete",
         "ohlc_bars_is_fresh",

@@ -17,10 +17,10 @@ import pytest
 import sqlalchemy as sa
 
 from swiftbolt_assets.cadence import DAILY
-from swiftbolt_assets.forecasting.assets import LABELS_AGREE, MODELS_PROMOTED
+from swiftbolt_assets.forecasting.assets import LABELS_AGREE, MODELS_PROMOTED, WHOLE_UNIVERSE
 from swiftbolt_assets.forecasting.cross_section import with_cross_section
 from swiftbolt_assets.forecasting.models import HorizonModel
-from swiftbolt_assets.forecasting.store import read_forecast_inputs, read_universe
+from swiftbolt_assets.forecasting.store import read_forecast_inputs, read_universe, universe_gaps
 from swiftbolt_assets.forecasting.synthesizer import (
     DEFAULT_VERSION,
     DEFAULT_WEIGHTS,
@@ -28,7 +28,7 @@ from swiftbolt_assets.forecasting.synthesizer import (
 from swiftbolt_assets.forecasting.training import MIN_TRAIN_ROWS
 from swiftbolt_assets.forecasting.walk_forward import TrainingParams
 from swiftbolt_assets.ingestion.synthetic import demo_symbols, generate_bars, write_drop_files
-from swiftbolt_assets_tests.conftest import check_results, make_definitions
+from swiftbolt_assets_tests.conftest import check_results, make_definitions, materialize_range
 from swiftbolt_assets_tests.forecast_fixtures import (
     FIRST_END,
     GO_LIVE,
@@ -167,6 +167,29 @@ def test_models_forecasts_gate_and_point_in_time(
         True,
         True,
     )
+    assert universe_gaps(universe) == {}
+    assert checks[WHOLE_UNIVERSE] is True
+
+    # A run of one symbol while another symbol's features of the day are not written yet (as
+    # when the sensor splits a day into several runs): the forecasts say so.
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "DELETE FROM features WHERE symbol = :s AND timeframe = 'd1' AND session_date = :d"
+            ),
+            {"s": symbols[1], "d": LAST},
+        )
+    assert universe_gaps(read_universe(engine, [LAST])) == {
+        LAST.isoformat(): "features for 6 of 7 symbols with a d1 bar"
+    }
+    partial = materialize_range(
+        defs,
+        instance,
+        f"{LAST}|{symbols[0]}",
+        f"{LAST}|{symbols[0]}",
+        asset_selection=[dg.AssetKey("ml_forecasts_daily")],
+    )
+    assert check_results(partial)[WHOLE_UNIVERSE] is False
 
 
 @pytest.mark.usefixtures("october_models")

@@ -46,6 +46,7 @@ from swiftbolt_assets.forecasting.store import (
     read_universe,
     read_weights,
     registry_entries,
+    universe_gaps,
     write_forecasts,
 )
 from swiftbolt_assets.forecasting.training import TrainingOutcome, train_versions, training_frame
@@ -60,6 +61,7 @@ FORECAST_MODELS = dg.AssetKey("forecast_models")
 ML_FORECASTS_DAILY = dg.AssetKey("ml_forecasts_daily")
 MODELS_PROMOTED = "forecast_models_pass_the_promotion_gate"
 LABELS_AGREE = "ml_forecasts_daily_labels_agree_with_targets"
+WHOLE_UNIVERSE = "ml_forecasts_daily_saw_the_whole_universe"
 
 
 class ForecastModelsConfig(dg.Config):  # type: ignore[misc]
@@ -67,7 +69,11 @@ class ForecastModelsConfig(dg.Config):  # type: ignore[misc]
 
     cadence_months: int = Field(1, description="1 monthly, 3 quarterly, 12 yearly")
     horizons: list[str] = Field(default_factory=lambda: list(DAILY.horizons))
-    stride: int = Field(5, description="train on every n-th session (overlapping labels)")
+    stride: int = Field(
+        5,
+        description="train on every n-th session (overlapping labels); horizons over 4 x n "
+        "sessions thin further to about 4 rows per label window",
+    )
     lgbm_rounds: int = 100
     rf_trees: int = 100
     min_child_samples: int = 400
@@ -89,7 +95,14 @@ class ForecastModelsConfig(dg.Config):  # type: ignore[misc]
 def read_training_frame(
     engine: sa.Engine, market: MarketCalendarResource, through: date, spec: CadenceSpec
 ) -> pl.DataFrame:
-    """The labelled, calendar-indexed model inputs of every features row through ``through``."""
+    """The labelled, calendar-indexed model inputs of every features row through ``through``.
+
+    Daily only for now: the cross-sectional inputs are keyed by session date, so intraday rows
+    (many bars a session) would each join every bar of their session (issue 14 keys them by
+    the bar's time, or joins the previous session's d1 cross-section)."""
+    if spec.timeframe != DAILY.timeframe:
+        msg = f"training frames of the {spec.timeframe} cadence are not built yet"
+        raise NotImplementedError(msg)
     raw = read_training_features(engine, through, spec)
     # every row of every date is read: the universe of each date is in ``raw`` itself
     inputs = model_inputs(with_cross_section(raw, raw), spec)
@@ -237,7 +250,14 @@ def build_ml_forecasts_asset(
                 blocking=True,
                 description="No bullish forecast with a target at or below the close, no "
                 "bearish one at or above it.",
-            )
+            ),
+            dg.AssetCheckSpec(
+                WHOLE_UNIVERSE,
+                asset=ML_FORECASTS_DAILY,
+                description="Every symbol with a d1 bar on a forecast's as-of date had its "
+                "features row written when the forecast read the date's universe (else a run "
+                "split of that day, still running, would change the cross-sectional inputs).",
+            ),
         ],
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
@@ -251,8 +271,16 @@ def build_ml_forecasts_asset(
         run_slice = PartitionSlice.from_keys(list(context.partition_keys))
         engine = warehouse.engine()
         sessions = market.sessions(run_slice.dates[-1])
+        universe = read_universe(engine, run_slice.dates)
+        gaps = universe_gaps(universe)  # dates whose other symbols' features are not written yet
+        for day, gap in gaps.items():
+            context.log.warning(
+                f"the universe of {day} is incomplete ({gap}): its cross-sectional inputs will "
+                "change when the other runs of that day have written their features"
+            )
         raw = with_cross_section(
-            read_forecast_inputs(engine, run_slice.pairs), read_universe(engine, run_slice.dates)
+            read_forecast_inputs(engine, run_slice.pairs),
+            universe.filter(pl.col("has_features")),
         )
         inputs = forecast_inputs(raw, sessions)
         skips = input_skips(run_slice.frame("as_of_date"), inputs)
@@ -318,7 +346,13 @@ def build_ml_forecasts_asset(
                     check_name=LABELS_AGREE,
                     passed=bad.height == 0,
                     metadata={"contradictions": bad.height},
-                )
+                ),
+                dg.AssetCheckResult(
+                    check_name=WHOLE_UNIVERSE,
+                    passed=not gaps,
+                    severity=dg.AssetCheckSeverity.WARN,
+                    metadata={"incomplete_dates": dg.MetadataValue.json(gaps)},
+                ),
             ],
         )
 

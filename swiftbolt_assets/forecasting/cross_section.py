@@ -5,7 +5,12 @@ never the symbols that happen to share a run: a forecast reads the universe's ro
 date (``store.read_universe``), training reads every row anyway, and both pass them through
 ``cross_sectional_inputs``. Every value of date D is a function of the features rows of D alone
 (themselves computed as of D), so nothing here looks ahead, and a forecast is the same however
-runs are split.
+runs are split, given the same features rows of its date in the warehouse (a run that
+forecasts D before another run has written the features of D's other symbols sees a smaller
+universe: ``ml_forecasts_daily`` reports such dates). Daily rows only (keyed by session date).
+
+``sector`` is the symbol's sector as ``symbols.sector`` holds it now (the drop folder's
+``constituents.csv``), applied to every date: a reclassification is not point in time.
 
 Inputs (``CROSS_SECTIONAL_FEATURES``):
 
@@ -16,7 +21,7 @@ Inputs (``CROSS_SECTIONAL_FEATURES``):
   reversal), the 20-session return, 12-1 momentum, 60-session volatility, RSI 14, the volume
   ratio and the distance to the 200-session SMA;
 - ``xs_dm_<x>``: ``x`` minus the universe's mean on the date, for the 5- and 20-session returns
-  and 12-1 momentum;
+  (percent, as ``roc_*``) and 12-1 momentum (a fraction, as ``mom_12_1``);
 - market context, the same for every row of a date: ``mkt_breadth_50`` and ``mkt_breadth_200``
   (share of the universe above its 50- and 200-session SMA), ``mkt_roc_5`` and ``mkt_roc_20``
   (the universe's mean return: its trend), ``mkt_hv_20`` (its median 20-session volatility);

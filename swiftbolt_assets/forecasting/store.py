@@ -136,26 +136,50 @@ def read_forecast_inputs(engine: sa.Engine, pairs: Iterable[tuple[date, str]]) -
 
 def read_universe(engine: sa.Engine, dates: Iterable[date]) -> pl.DataFrame:
     """The d1 features rows (``cross_section.UNIVERSE_COLUMNS``) and the sector of every symbol
-    in the warehouse on each of ``dates``: the universe the cross-sectional inputs are relative
-    to."""
+    in the warehouse on each of ``dates`` (the universe the cross-sectional inputs are relative
+    to), and ``has_features``: False for a symbol with a d1 bar on the date but no features row
+    yet (another run has not written it: ``universe_gaps``)."""
     days = sorted(set(dates))
     columns = ", ".join(f'f."{c}"' for c in UNIVERSE_COLUMNS)
-    # keyed by the primary key (a d1 row's ts is its session's date 00:00 New York)
+    # one primary-key lookup per (symbol, day) in both tables (a d1 row's ts is its session's
+    # date 00:00 New York); driven by symbols, so the symbol leads the index
+    day_ts = "(d.day::timestamp AT TIME ZONE %(timezone)s)"
     query = (
-        f"SELECT f.symbol, f.session_date, {columns}, y.sector "
-        "FROM unnest(%(days)s::date[]) AS d(day) "
-        f"JOIN features f ON f.timeframe = '{DAILY.timeframe}' "
-        "AND f.ts = (d.day::timestamp AT TIME ZONE %(timezone)s) "
-        "LEFT JOIN symbols y ON y.symbol = f.symbol"
+        f"SELECT y.symbol, d.day AS session_date, {columns}, y.sector, "
+        "(f.symbol IS NOT NULL)::int AS has_features "
+        "FROM unnest(%(days)s::date[]) AS d(day) CROSS JOIN symbols y "
+        f"LEFT JOIN features f ON f.symbol = y.symbol AND f.timeframe = '{DAILY.timeframe}' "
+        f"AND f.ts = {day_ts} "
+        f"LEFT JOIN ohlc_bars b ON b.symbol = y.symbol AND b.timeframe = '{DAILY.timeframe}' "
+        f"AND b.ts = {day_ts} "
+        "WHERE f.symbol IS NOT NULL OR b.symbol IS NOT NULL"
     )
     schema = {
         "symbol": pl.String(),
         "session_date": pl.Date(),
         **{c: pl.Float64() for c in UNIVERSE_COLUMNS},
         "sector": pl.String(),
+        "has_features": pl.Int32(),  # CSV: no t/f booleans
     }
     with engine.connect() as conn:
-        return query_frame(conn, query, {"days": days, "timezone": EXCHANGE_TIMEZONE}, schema)
+        frame = query_frame(conn, query, {"days": days, "timezone": EXCHANGE_TIMEZONE}, schema)
+    return frame.with_columns(pl.col("has_features").cast(pl.Boolean))
+
+
+def universe_gaps(universe: pl.DataFrame) -> dict[str, str]:
+    """Per date of ``read_universe`` whose universe is incomplete: how many of its symbols with
+    a d1 bar have a features row (the cross-sectional inputs of that date would change once the
+    others are written)."""
+    counts = (
+        universe.group_by("session_date")
+        .agg(pl.len().alias("bars"), pl.col("has_features").sum().alias("features"))
+        .filter(pl.col("features") < pl.col("bars"))
+        .sort("session_date")
+    )
+    return {
+        day.isoformat(): f"features for {features} of {bars} symbols with a d1 bar"
+        for day, bars, features in counts.iter_rows()
+    }
 
 
 @dataclass(frozen=True)
