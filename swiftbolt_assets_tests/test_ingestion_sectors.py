@@ -47,6 +47,24 @@ def test_sectors_are_validated_with_reasons_and_every_row_is_counted(tmp_path: P
     assert result.rows_read == result.sectors.height + result.rejected.height == 7
 
 
+def test_an_empty_row_does_not_make_a_valid_one_conflict(tmp_path: Path) -> None:
+    write_csv(tmp_path / "constituents.csv", "Symbol,Sector\nAAA,\nAAA,Energy\nAAA,Energy\n")
+    result = read_sectors(tmp_path)
+    assert result.sectors.rows() == [("AAA", "Energy")]
+    assert result.rejected["reason"].to_list() == ["empty sector", "duplicate row for AAA"]
+
+
+def test_an_unreadable_file_is_rejected_whole_and_the_run_goes_on(tmp_path: Path) -> None:
+    write_csv(tmp_path / "a" / "constituents.csv", "")
+    write_csv(tmp_path / "b" / "constituents.csv", "Symbol,Sector\nAAA,Energy,extra,fields\n")
+    write_csv(tmp_path / "c" / "constituents.csv", "Symbol,Sector\nBBB,Utilities\n")
+    result = read_sectors(tmp_path)
+    assert result.sectors.rows() == [("BBB", "Utilities")]
+    files = dict(zip(result.rejected["source_file"], result.rejected["reason"], strict=True))
+    assert set(files) == {"a/constituents.csv", "b/constituents.csv"}
+    assert all(reason.startswith("unreadable: ") for reason in files.values())
+
+
 def test_a_file_without_the_columns_is_rejected_whole_and_sectors_are_optional(
     tmp_path: Path,
 ) -> None:

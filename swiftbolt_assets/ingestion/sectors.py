@@ -8,8 +8,9 @@ has none (null), and the forecasts' sector-relative input is null for it.
 
 A row is rejected, with its file, line and reason, when its symbol is not a valid symbol, its
 sector is empty, or another row names the same symbol with another sector (both rows: which one
-is right cannot be told). Rows read = rows kept + rows rejected, and a file without the two
-columns is rejected whole.
+is right cannot be told), or repeats an earlier row. Rows read = rows kept + rows rejected; a file
+without the two columns, or one that cannot be read as CSV, is rejected whole, and the run goes
+on.
 """
 
 from __future__ import annotations
@@ -42,7 +43,13 @@ def sector_files(drop_dir: Path) -> list[Path]:
 
 def _read_one(path: Path, relpath: str) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(rows with symbol, sector, source_file, source_line) and whole-file rejects."""
-    raw = pl.read_csv(path, infer_schema=False, encoding="utf8-lossy")
+    try:
+        raw = pl.read_csv(path, infer_schema=False, encoding="utf8-lossy")
+    except (pl.exceptions.PolarsError, OSError) as error:  # empty, ragged, unreadable
+        reason = f"unreadable: {type(error).__name__}: {str(error).splitlines()[0][:200]}"
+        return pl.DataFrame(), pl.DataFrame(
+            [(relpath, None, reason)], schema=_REJECT_SCHEMA, orient="row"
+        )
     columns = {c.strip().lstrip("\ufeff").lower(): c for c in raw.columns}
     if "symbol" not in columns or "sector" not in columns:
         reason = f"no Symbol and Sector columns in the header {raw.columns}"
@@ -74,7 +81,8 @@ def read_sectors(drop_dir: Path) -> Sectors:
         }
     )
     frame = pl.concat(rows) if rows else empty
-    sectors_per_symbol = pl.col("sector").n_unique().over("symbol")
+    named = pl.when(pl.col("sector").fill_null("") != "").then(pl.col("sector"))
+    sectors_per_symbol = named.drop_nulls().n_unique().over("symbol")
     checked = frame.with_columns(
         pl.when(~pl.col("symbol").fill_null("").str.contains(SYMBOL_PATTERN))
         .then(pl.format("invalid symbol {}", pl.col("symbol").fill_null("(empty)")))
@@ -82,9 +90,15 @@ def read_sectors(drop_dir: Path) -> Sectors:
         .then(pl.lit("empty sector"))
         .when(sectors_per_symbol > 1)
         .then(pl.format("conflicting sectors for {}", pl.col("symbol")))
-        .when(pl.int_range(pl.len()).over("symbol") > 0)
-        .then(pl.format("duplicate row for {}", pl.col("symbol")))
         .otherwise(None)
+        .alias("reason")
+    )
+    # a valid row after the first valid one of its symbol repeats it
+    repeats = pl.int_range(pl.len()).over(["symbol", pl.col("reason").is_null()]) > 0
+    checked = checked.with_columns(
+        pl.when(pl.col("reason").is_null() & repeats)
+        .then(pl.format("duplicate row for {}", pl.col("symbol")))
+        .otherwise(pl.col("reason"))
         .alias("reason")
     )
     kept = checked.filter(pl.col("reason").is_null())
