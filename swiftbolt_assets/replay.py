@@ -306,8 +306,8 @@ def replay(
     engine = engine_for(urls.warehouse)
     resume = done_through(engine)
     todo = [d for d in chosen.days if resume is None or d > resume]
-    # files without a valid symbol (e.g. constituents.csv) are rejected by ingestion, with the
-    # reason, in every run; they name no partition
+    # files without a valid symbol are rejected by ingestion, with the reason, in every run;
+    # they name no partition (constituents.csv is the sectors file, never a bar file)
     files = DropFolderResource(path=str(chosen.settings.drop_dir)).files()
     symbols = sorted({f.symbol for f in files if is_valid_symbol(f.symbol)})
     print(

@@ -98,7 +98,10 @@ def test_the_interval_holds_the_point_and_n_eff_is_at_most_n() -> None:
         inside = (pl.col(f"{score}_low") <= pl.col(score)) & (
             pl.col(score) <= pl.col(f"{score}_high")
         )
-        assert rows.filter(~inside).is_empty(), score
+        # a percentile interval of a biased score (ECE over 10 bins on a few rows) need not
+        # hold its point (see live_schema): only the means are asserted inside
+        if score != "ece":
+            assert rows.filter(~inside).is_empty(), score
         assert (rows.get_column(f"{score}_low") < rows.get_column(f"{score}_high")).all(), score
     assert (bounded.get_column("n_eff") <= bounded.get_column("n")).all()
     assert (bounded.get_column("n_eff") > 0).all()

@@ -15,7 +15,8 @@ sums of every per-row quantity, and each (D, window) is the difference of two pr
 - ``<score>_low`` / ``<score>_high`` for the scores of ``INTERVAL_SCORES``: the 95 % interval of a
   moving-block bootstrap of the window's target dates with blocks of 2 × the horizon in sessions,
   and ``n_eff``, the window's effective sample size; null where the window holds fewer than 4
-  blocks (every horizon from 1M on). See :mod:`swiftbolt_assets.evaluation.live_intervals`.
+  blocks (every horizon from 1M on, and the 1W 20-evaluation window). See
+  :mod:`swiftbolt_assets.evaluation.live_intervals`.
 """
 
 from __future__ import annotations
