@@ -86,13 +86,20 @@ def test_demeaned_values_and_market_context_are_those_of_the_date() -> None:
     assert day["xs_dm_roc_20"].to_numpy() == pytest.approx(
         (day["roc_20"] - raw["roc_20"].mean()).to_numpy(), abs=1e-4
     )
+    # the market's context, as coarse regimes (a tree must not single out one date)
     assert day["mkt_roc_20"].n_unique() == 1
-    assert day["mkt_roc_20"][0] == pytest.approx(raw["roc_20"].mean(), abs=1e-4)
-    assert day["mkt_hv_20"][0] == pytest.approx(raw["hv_20"].median(), abs=1e-6)
+    mean = raw["roc_20"].mean()
+    assert isinstance(mean, float)
+    assert day["mkt_roc_20"][0] == sum(mean >= e for e in (-5.0, -1.5, 1.5, 5.0)) - 2
+    median = raw["hv_20"].median()
+    assert isinstance(median, float)
+    assert day["mkt_hv_20"][0] == sum(median >= e for e in (0.15, 0.25, 0.40))
     above = (raw["adj_close"] > raw["sma_50"]).mean()
-    assert day["mkt_breadth_50"][0] == pytest.approx(above, abs=1e-6)
-    # the dates differ: the context is the date's, not one value for the whole frame
-    assert out["mkt_roc_20"].n_unique() > 1
+    assert day["mkt_breadth_50"][0] == pytest.approx(min(0.8, (above // 0.2) * 0.2), abs=1e-6)
+    fifths = out["mkt_breadth_50"].drop_nulls() * 5.0
+    assert ((fifths - fifths.round(0)).abs() < 1e-5).all()
+    assert fifths.max() <= 4.0 + 1e-5  # type: ignore[operator]
+    assert set(out["mkt_roc_5"].unique()) <= {-2.0, -1.0, 0.0, 1.0, 2.0}
 
 
 def test_12_1_momentum_is_the_return_from_252_to_20_sessions_ago() -> None:

@@ -22,9 +22,13 @@ Inputs (``CROSS_SECTIONAL_FEATURES``):
   ratio and the distance to the 200-session SMA;
 - ``xs_dm_<x>``: ``x`` minus the universe's mean on the date, for the 5- and 20-session returns
   (percent, as ``roc_*``) and 12-1 momentum (a fraction, as ``mom_12_1``);
-- market context, the same for every row of a date: ``mkt_breadth_50`` and ``mkt_breadth_200``
-  (share of the universe above its 50- and 200-session SMA), ``mkt_roc_5`` and ``mkt_roc_20``
-  (the universe's mean return: its trend), ``mkt_hv_20`` (its median 20-session volatility);
+- market context, the same for every row of a date, as coarse regimes: ``mkt_breadth_50`` and
+  ``mkt_breadth_200`` (share of the universe above its 50- and 200-session SMA, floored to
+  0.2 steps), ``mkt_roc_5`` and ``mkt_roc_20`` (the universe's mean return, its trend, coded -2…2
+  at ±0.75/±2.5 % and ±1.5/±5 %), ``mkt_hv_20`` (its median 20-session volatility, coded 0…3 at
+  15/25/40 %). Coarse on purpose: in a pooled model a date-level value that is nearly unique per
+  date lets a tree put one date's ~500 rows in a leaf and learn that day's market move (seen in
+  the sp500 backtest with exact values: LightGBM's 1D skill fell to -0.023);
 - ``sec_dm_roc_20``: the 20-session return minus its sector's mean on the date, where the
   symbol's sector is known and at least ``MIN_SECTOR`` symbols share it; null otherwise (sectors
   are optional: nothing requires them).
@@ -72,6 +76,20 @@ CROSS_SECTIONAL_FEATURES: tuple[str, ...] = (
     "sec_dm_roc_20",
 )
 _DATE = "session_date"
+
+
+def _floor_to(value: pl.Expr, step: float, top: float) -> pl.Expr:
+    """``value`` floored to multiples of ``step``, at most ``top`` (null stays null)."""
+    return ((value / step).floor() * step).clip(upper_bound=top)
+
+
+def _code(value: pl.Expr, edges: tuple[float, ...], first: int) -> pl.Expr:
+    """``first`` below ``edges[0]``, ``first + 1`` from it to ``edges[1]``, … (null stays
+    null)."""
+    coded: pl.Expr = pl.lit(float(first + len(edges)))
+    for i, edge in reversed(list(enumerate(edges))):
+        coded = pl.when(value < edge).then(pl.lit(float(first + i))).otherwise(coded)
+    return pl.when(value.is_not_null()).then(coded)
 
 
 def _enough(column: str, over: str | list[str], minimum: int) -> pl.Expr:
@@ -133,11 +151,15 @@ def cross_sectional_inputs(
         pl.col("mom_12_1"),
         *(centred_rank(c) for c in RANKED),
         *(demeaned(c, _DATE, f"xs_dm_{c}", min_universe) for c in DEMEANED),
-        above("sma_50").alias("mkt_breadth_50"),
-        above("sma_200").alias("mkt_breadth_200"),
-        market("roc_5", pl.col("roc_5").mean()).alias("mkt_roc_5"),
-        market("roc_20", pl.col("roc_20").mean()).alias("mkt_roc_20"),
-        market("hv_20", pl.col("hv_20").median()).alias("mkt_hv_20"),
+        _floor_to(above("sma_50"), 0.2, 0.8).alias("mkt_breadth_50"),
+        _floor_to(above("sma_200"), 0.2, 0.8).alias("mkt_breadth_200"),
+        _code(market("roc_5", pl.col("roc_5").mean()), (-2.5, -0.75, 0.75, 2.5), -2).alias(
+            "mkt_roc_5"
+        ),
+        _code(market("roc_20", pl.col("roc_20").mean()), (-5.0, -1.5, 1.5, 5.0), -2).alias(
+            "mkt_roc_20"
+        ),
+        _code(market("hv_20", pl.col("hv_20").median()), (0.15, 0.25, 0.40), 0).alias("mkt_hv_20"),
         pl.when(sector_known)
         .then(demeaned("roc_20", [_DATE, "sector"], "sec_dm_roc_20", MIN_SECTOR))
         .alias("sec_dm_roc_20"),
