@@ -92,9 +92,13 @@ class SharedBins:
 
 
 def per_fit_dataset(
-    rows: pl.DataFrame, labels: npt.NDArray[np.int64], features: list[str]
+    rows: pl.DataFrame,
+    labels: npt.NDArray[np.int64],
+    features: list[str],
+    *,
+    reusable: bool = False,
 ) -> lgb.Dataset:
-    """``rows`` binned on their own (the procedure before ``SharedBins``)."""
-    return lgb.Dataset(
-        design_matrix(rows, features), label=labels, params={"verbosity": -1}, free_raw_data=True
-    )
+    """``rows`` binned on their own (the procedure before ``SharedBins``); ``reusable``: one
+    dataset both learners can train on (the same trees as one each)."""
+    params = _DATASET_PARAMS if reusable else {"verbosity": -1}
+    return lgb.Dataset(design_matrix(rows, features), label=labels, params=params)

@@ -185,10 +185,15 @@ def _fit_both(
     features: list[str],
     bins: SharedBins | None,
 ) -> tuple[lgb.Booster, lgb.Booster]:
-    """Both learners on ``rows``: binned subsets of ``bins``, else binned here (each learner)."""
+    """Both learners on ``rows``: binned subsets of ``bins``; else binned here, once for both
+    with ``shared_bins``, once per learner without (the procedure before it)."""
+    reuse = params.shared_bins and bins is None
+    once = per_fit_dataset(rows, y, features, reusable=True) if reuse else None
 
     def data() -> lgb.Dataset:
-        return per_fit_dataset(rows, y, features) if bins is None else bins.dataset(rows, y)
+        if bins is not None:
+            return bins.dataset(rows, y)
+        return once if once is not None else per_fit_dataset(rows, y, features)
 
     boost = lgb.train(params.lgbm_params(), data(), num_boost_round=params.lgbm_rounds)
     forest = lgb.train(params.rf_params(), data(), num_boost_round=params.rf_trees)
