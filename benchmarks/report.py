@@ -8,6 +8,8 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from swiftbolt_assets.metadata import with_intervals
+
 
 def machine() -> dict[str, Any]:
     cpu = "unknown"
@@ -134,16 +136,13 @@ def retrain_text(retrain: dict[str, Any]) -> str:
         f"speed-up {retrain['speedup_median']}x"
     ]
     before = {h["horizon"]: h for h in retrain["per_horizon"]["before"]}
+
+    def skill(h: dict[str, Any]) -> object:
+        shown = with_intervals(h, ["skill"]).get("skill")  # point [low, high] where bounded
+        return f"{shown:.3f} (not bounded)" if isinstance(shown, float) else shown
+
     for after in retrain["per_horizon"]["after"]:
         old = before.get(after["horizon"], {})
-
-        def skill(h: dict[str, Any]) -> str:
-            if h.get("skill") is None:
-                return "n/a"
-            low = "n/a" if h["skill_low"] is None else f"{h['skill_low']:.4f}"
-            high = "n/a" if h["skill_high"] is None else f"{h['skill_high']:.4f}"
-            return f"{h['skill']:.4f} [{low}, {high}]"
-
         lines.append(
             f"  {after['horizon']}: before {old.get('seconds')} s, {old.get('n_train')} rows, "
             f"skill {skill(old)}; after {after['seconds']} s, {after['n_train']} rows, skill "
