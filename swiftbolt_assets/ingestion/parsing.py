@@ -20,7 +20,7 @@ from swiftbolt_assets.ingestion.sources import OHLCV_FIELDS, SourceFile
 
 logger = logging.getLogger(__name__)
 
-RAW_FIELDS = ("ts", *OHLCV_FIELDS)
+RAW_FIELDS = ("ts", *OHLCV_FIELDS, "gap")
 # The raw frame: one row per data line of every file read.
 RAW_SCHEMA: dict[str, pl.DataType] = {
     "source_file": pl.String(),
@@ -30,6 +30,7 @@ RAW_SCHEMA: dict[str, pl.DataType] = {
     "timeframe": pl.String(),
     "is_synthetic": pl.Boolean(),
     "naive_timezone": pl.String(),
+    "stamp": pl.String(),
     "file_mtime_ns": pl.Int64(),
     **{f"{name}_raw": pl.String() for name in RAW_FIELDS},
 }
@@ -55,10 +56,14 @@ def _normalize(name: str) -> str:
 
 
 def _read_header(file: SourceFile) -> list[str]:
+    """The file's column names: its first line, or its source's names for header-less files."""
+    if file.spec.header is not None:
+        return [_normalize(cell) for cell in file.spec.header]
     with file.path.open("rb") as handle:
         first = handle.readline()
     text = first.decode("utf-8-sig", errors="strict").rstrip("\r\n")
-    return [_normalize(cell) for cell in next(csv.reader(io.StringIO(text)), [])]
+    reader = csv.reader(io.StringIO(text), delimiter=file.spec.separator)
+    return [_normalize(cell) for cell in next(reader, [])]
 
 
 def _column_positions(file: SourceFile, header: list[str]) -> tuple[dict[str, int], str | None]:
@@ -94,10 +99,12 @@ def _file_error(file: SourceFile, reason: str) -> dict[str, str]:
 def _read_group(files: list[SourceFile], positions: dict[str, int], width: int) -> pl.DataFrame:
     """Read files that share a header layout (``width`` columns) in one multi-file scan."""
     order = sorted(positions, key=positions.__getitem__)
+    first_line = 1 if files[0].spec.header is not None else 2  # the first data line's number
     scan = pl.scan_csv(
         [f.path for f in files],
         has_header=False,
-        skip_rows=1,
+        skip_rows=0 if files[0].spec.header is not None else 1,
+        separator=files[0].spec.separator,
         infer_schema=False,
         truncate_ragged_lines=True,
         include_file_paths="__path",
@@ -114,6 +121,7 @@ def _read_group(files: list[SourceFile], positions: dict[str, int], width: int) 
             "timeframe": [f.timeframe for f in by_path.values()],
             "is_synthetic": [f.spec.synthetic for f in by_path.values()],
             "naive_timezone": [f.spec.naive_timezone for f in by_path.values()],
+            "stamp": [f.spec.stamp for f in by_path.values()],
             "file_mtime_ns": [f.mtime_ns for f in by_path.values()],
         },
         schema_overrides={"naive_timezone": pl.String(), "file_mtime_ns": pl.Int64()},
@@ -124,7 +132,9 @@ def _read_group(files: list[SourceFile], positions: dict[str, int], width: int) 
             *[pl.col(f"c{positions[name]}").alias(f"{name}_raw") for name in order],
         )
         .with_columns(
-            (pl.int_range(pl.len(), dtype=pl.Int32).over("__path") + 2).alias("source_line")
+            (pl.int_range(pl.len(), dtype=pl.Int32).over("__path") + first_line).alias(
+                "source_line"
+            )
         )
         .collect()
     )

@@ -11,6 +11,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 TIMEFRAMES = ("m15", "h1", "d1")
+# What a file may hold besides: 1-minute bars, resampled to m15 and h1 by the ingestion
+# (``ingestion/resample.py``), never stored themselves.
+MINUTE_TIMEFRAME = "m1"
+READABLE_TIMEFRAMES = (*TIMEFRAMES, MINUTE_TIMEFRAME)
+# How file names spell the timeframes (``SPY_15min.csv``, ``SPY_hourly.csv``, ``SPY_daily.csv``)
+TIMEFRAME_ALIASES = {
+    "1min": "m1",
+    "15min": "m15",
+    "60min": "h1",
+    "1h": "h1",
+    "hourly": "h1",
+    "1d": "d1",
+    "daily": "d1",
+}
+BAR_MINUTES = {"m1": 1, "m15": 15, "h1": 60}
 # The canonical numeric fields of a bar, in file and table order.
 OHLCV_FIELDS = ("open", "high", "low", "close", "volume", "split_coefficient", "dividend_amount")
 INTRADAY_TIMEFRAMES = ("m15", "h1")
@@ -37,6 +52,8 @@ class ColumnMapping:
     volume: str | None = "volume"
     split_coefficient: str | None = None
     dividend_amount: str | None = None
+    # a column whose true value marks a row as a filler copy, not a traded bar (quarantined)
+    gap_flag: str | None = None
 
     def required(self) -> dict[str, str]:
         return {
@@ -52,6 +69,7 @@ class ColumnMapping:
             "volume": self.volume,
             "split_coefficient": self.split_coefficient,
             "dividend_amount": self.dividend_amount,
+            "gap": self.gap_flag,
         }
 
 
@@ -69,6 +87,11 @@ class SourceSpec:
         naive_timezone: the zone of timestamps that carry no UTC offset; ``None`` rejects them
             (date-only values of daily bars need no zone: they name the session).
         synthetic: rows come from the synthetic generator and are labelled so everywhere.
+        stamp: whether an intraday timestamp marks the bar's ``start`` (stored as is) or its
+            ``end`` (moved back by the bar's length: ``ts`` is always the bar's start).
+        separator: the field separator.
+        header: the column names of files that have no header line (``None``: the first line
+            is the header).
     """
 
     name: str
@@ -78,6 +101,14 @@ class SourceSpec:
     timeframe: str | None = None
     naive_timezone: str | None = None
     synthetic: bool = False
+    stamp: str = "start"
+    separator: str = ","
+    header: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.stamp not in {"start", "end"}:
+            msg = f"source {self.name}: stamp must be 'start' or 'end', not {self.stamp!r}"
+            raise ValueError(msg)
 
 
 SYMBOL_TIMEFRAME_NAME = r"^(?P<symbol>.+)_(?P<timeframe>[A-Za-z0-9]+)\.csv$"
@@ -111,7 +142,40 @@ SYNTHETIC = SourceSpec(
     columns=WITH_EVENTS,
     synthetic=True,
 )
-DEFAULT_SOURCES: tuple[SourceSpec, ...] = (TRADINGVIEW, SP500_DAILY, GENERIC, SYNTHETIC)
+# Real intraday layouts (see ../shared/data/README.md and the README's "Drop folder" section)
+EQKER = SourceSpec(  # SPY_15min.csv, SPY_1min.csv, SPY_daily.csv: naive New York, bar end
+    name="eqker",
+    glob="eqker/*.csv",
+    filename_pattern=SYMBOL_TIMEFRAME_NAME,
+    columns=ColumnMapping(ts="datetime"),
+    naive_timezone="America/New_York",
+    stamp="end",
+)
+HOURLY = SourceSpec(  # SPY_hourly.csv: offsets, bar start, IsGap marks forward-filled copies
+    name="hourly",
+    glob="hourly/*.csv",
+    filename_pattern=SYMBOL_TIMEFRAME_NAME,
+    columns=ColumnMapping(ts="Datetime", gap_flag="IsGap"),
+)
+NINJATRADER = SourceSpec(  # nt-spy-minute-2011.csv: no header, semicolons, UTC, bar end
+    name="ninjatrader",
+    glob="ninjatrader/*.csv",
+    filename_pattern=r"^nt-(?P<symbol>[A-Za-z0-9.]+)-minute.*\.csv$",
+    timeframe=MINUTE_TIMEFRAME,
+    naive_timezone="UTC",
+    stamp="end",
+    separator=";",
+    header=("timestamp", "open", "high", "low", "close", "volume"),
+)
+DEFAULT_SOURCES: tuple[SourceSpec, ...] = (
+    TRADINGVIEW,
+    SP500_DAILY,
+    GENERIC,
+    SYNTHETIC,
+    EQKER,
+    HOURLY,
+    NINJATRADER,
+)
 
 
 @dataclass(frozen=True)
@@ -169,13 +233,13 @@ def discover_files(
                 )
                 continue
             groups = match.groupdict()
-            timeframe = spec.timeframe or groups.get("timeframe") or ""
+            timeframe = (spec.timeframe or groups.get("timeframe") or "").strip().lower()
             found[relpath] = SourceFile(
                 path=path,
                 relpath=relpath,
                 spec=spec,
                 symbol=groups["symbol"].strip().upper(),
-                timeframe=timeframe.strip().lower(),
+                timeframe=TIMEFRAME_ALIASES.get(timeframe, timeframe),
                 mtime_ns=stat.st_mtime_ns,
                 size=stat.st_size,
             )

@@ -22,10 +22,10 @@ import polars as pl
 
 from swiftbolt_assets.calendar import sessions_table
 from swiftbolt_assets.ingestion.sources import (
-    INTRADAY_TIMEFRAMES,
+    BAR_MINUTES,
     OHLCV_FIELDS,
+    READABLE_TIMEFRAMES,
     SYMBOL_PATTERN,
-    TIMEFRAMES,
 )
 from swiftbolt_assets.settings import EXCHANGE_TIMEZONE
 
@@ -33,7 +33,14 @@ PRICE_FIELDS = ("open", "high", "low", "close")
 NUMERIC_FIELDS = OHLCV_FIELDS
 _DEFAULTS = {"volume": None, "split_coefficient": 1.0, "dividend_amount": 0.0}
 _TS_FORMATS_WITH_OFFSET = ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S%z", "%Y-%m-%dT%H:%M%z")
-_TS_FORMATS_NAIVE = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M")
+_TS_FORMATS_NAIVE = (
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M",
+    "%Y-%m-%d %H:%M",
+    "%Y%m%d %H%M%S",  # NinjaTrader exports
+)
+_TRUE = ("true", "1", "yes")
 _UTC = "UTC"
 
 
@@ -41,7 +48,10 @@ class OhlcBarSchema(pa.DataFrameModel):
     """The contract of a row of ``ohlc_bars`` (before warehouse bookkeeping columns)."""
 
     symbol: str = pa.Field(str_matches=SYMBOL_PATTERN, description="ticker, a partition key")
-    timeframe: str = pa.Field(isin=list(TIMEFRAMES), description="m15, h1 or d1")
+    timeframe: str = pa.Field(
+        isin=list(READABLE_TIMEFRAMES),
+        description="m15, h1 or d1 (m1 rows are resampled to m15/h1 before they are stored)",
+    )
     ts: Annotated[pl.Datetime, "us", "UTC"] = pa.Field(
         description="bar open time (UTC); for d1 the session date at 00:00 New York",
     )
@@ -125,7 +135,13 @@ def type_rows(raw: pl.DataFrame) -> pl.DataFrame:
             )
             .otherwise(localized)
         )
-    intraday = pl.col("timeframe").is_in(list(INTRADAY_TIMEFRAMES))
+    intraday = pl.col("timeframe").is_in(list(BAR_MINUTES))
+    # an end-stamped bar starts one bar length earlier: ``ts`` is always the bar's start
+    bar_length = pl.duration(
+        minutes=pl.col("timeframe").replace_strict(BAR_MINUTES, default=0, return_dtype=pl.Int64)
+    )
+    start = pl.coalesce(pl.col("__aware"), localized)
+    start = pl.when(pl.col("stamp") == "end").then(start - bar_length).otherwise(start)
     daily_ts = (
         pl.col("__day")
         .cast(pl.Datetime("us"))
@@ -143,7 +159,7 @@ def type_rows(raw: pl.DataFrame) -> pl.DataFrame:
                 .dt.convert_time_zone(_UTC),
             )
         )
-        .otherwise(pl.coalesce(pl.col("__aware"), localized))
+        .otherwise(start)
     )
     frame = frame.with_columns(ts.alias("ts")).with_columns(
         pl.col("ts").dt.convert_time_zone(EXCHANGE_TIMEZONE).dt.date().alias("session_date")
@@ -191,8 +207,13 @@ def type_rows(raw: pl.DataFrame) -> pl.DataFrame:
         pl.when(intraday & pl.col("__day").is_not_null()).then(
             pl.format("intraday bar has a date but no time: {}", pl.col("ts_raw"))
         ),
-        pl.when(~pl.col("timeframe").is_in(list(TIMEFRAMES))).then(
+        pl.when(~pl.col("timeframe").is_in(list(READABLE_TIMEFRAMES))).then(
             pl.format("unknown timeframe '{}'", pl.col("timeframe"))
+        ),
+        pl.when(pl.col("gap_raw").str.strip_chars().str.to_lowercase().is_in(list(_TRUE))).then(
+            pl.format(
+                "a filler copy of the previous bar, not a traded bar (gap flag {})", "gap_raw"
+            )
         ),
         *reasons,
     ]
@@ -210,17 +231,39 @@ def type_rows(raw: pl.DataFrame) -> pl.DataFrame:
 
 
 def _session_reasons(frame: pl.DataFrame, exchange: str) -> pl.Series:
-    """Reason for rows whose session date is not a session of ``exchange``, else null."""
+    """Reason for rows whose session date is not a session of ``exchange``, or whose intraday
+    bar does not start within the session's regular hours (pre- and post-market bars: the
+    cadences forecast the regular session only), else null."""
     dates = frame["session_date"].drop_nulls()
     if dates.is_empty():
         return pl.Series("session_reason", [None] * frame.height, dtype=pl.String)
     last: date = dates.max()  # type: ignore[assignment]
-    sessions = sessions_table(exchange, last)["session_date"]
-    return frame.select(
-        pl.when(
-            pl.col("session_date").is_not_null() & ~pl.col("session_date").is_in(sessions.implode())
-        )
+    sessions = sessions_table(exchange, last)
+    local = "%H:%M"
+    hours = pl.format(
+        "{}-{}",
+        pl.col("open_utc").dt.convert_time_zone(EXCHANGE_TIMEZONE).dt.strftime(local),
+        pl.col("close_utc").dt.convert_time_zone(EXCHANGE_TIMEZONE).dt.strftime(local),
+    )
+    keyed = frame.select("session_date", "ts", "timeframe").join(
+        sessions, on="session_date", how="left", maintain_order="left"
+    )
+    intraday = pl.col("timeframe").is_in(list(BAR_MINUTES))
+    return keyed.select(
+        pl.when(pl.col("session_date").is_not_null() & pl.col("open_utc").is_null())
         .then(pl.format("{} is not a {} session", pl.col("session_date"), pl.lit(exchange)))
+        .when(
+            intraday
+            & pl.col("ts").is_not_null()
+            & ((pl.col("ts") < pl.col("open_utc")) | (pl.col("ts") >= pl.col("close_utc")))
+        )
+        .then(
+            pl.format(
+                "extended-hours bar at {} New York: outside the regular session ({})",
+                pl.col("ts").dt.convert_time_zone(EXCHANGE_TIMEZONE).dt.strftime(local),
+                hours,
+            )
+        )
         .alias("session_reason")
     )["session_reason"]
 
@@ -332,6 +375,7 @@ def split_bars(raw: pl.DataFrame, exchange: str) -> ValidatedBars:
         "source_file",
         "source_line",
         "reason",
-        pl.struct(pl.col(r"^.*_raw$")).struct.json_encode().alias("raw_record"),
+        # the gap flag says itself in the reason; the record keeps the bar's own fields
+        pl.struct(pl.col(r"^.*_raw$").exclude("gap_raw")).struct.json_encode().alias("raw_record"),
     ).sort("source_file", "source_line")
     return ValidatedBars(bars=bars, rejects=rejects)
