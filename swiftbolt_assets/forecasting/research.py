@@ -40,7 +40,7 @@ class BacktestRunConfig(dg.Config):  # type: ignore[misc]
     stride: int = 12
     horizons: list[str] = Field(default_factory=lambda: list(DAILY.horizons))
     lgbm_rounds: int = 100
-    rf_trees: int = 100
+    rf_trees: int = 40  # as forecast_models
     min_child_samples: int = 400
     validation_sessions: int = 252
 
