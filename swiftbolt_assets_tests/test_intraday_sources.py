@@ -8,19 +8,22 @@ vendor's own 15-minute file equals our resample of its 1-minute file, bar for ba
 
 from __future__ import annotations
 
+import shutil
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import dagster as dg
 import polars as pl
 import pytest
+import sqlalchemy as sa
 
 from swiftbolt_assets.ingestion.batch import build_batch
 from swiftbolt_assets.ingestion.parsing import parse_files
 from swiftbolt_assets.ingestion.resample import resample_minutes
 from swiftbolt_assets.ingestion.sources import SourceFile, discover_files
 from swiftbolt_assets.ingestion.validation import split_bars
-from swiftbolt_assets_tests.conftest import shared_path
+from swiftbolt_assets_tests.conftest import make_definitions, materialize_range, shared_path
 
 NEW_YORK = ZoneInfo("America/New_York")
 EXCHANGE = "XNYS"
@@ -137,3 +140,57 @@ def test_ninjatrader_minutes_keep_the_regular_session_and_quarantine_the_rest(
         datetime(2011, 3, 1, 9, 30)
     ]
     assert set(bars["timeframe"]) == {"m15", "h1"}  # no 1-minute bar is ever stored
+
+
+@pytest.mark.postgres
+def test_real_intraday_files_become_bars_and_features_through_dagster(
+    drop: Path, engine: sa.Engine, database_url: str, tmp_path: Path
+) -> None:
+    """eqker's SPY files (15-minute, 1-minute, daily) through the ingestion and features assets
+    on PostgreSQL: the native 15-minute bars are stored, the hour bars come from the 1-minute
+    file, and every stored bar gets its features row."""
+    local = tmp_path / "drop"
+    shutil.copytree(drop / "eqker", local / "eqker", symlinks=True)
+    defs = make_definitions(database_url, local, date(2019, 2, 11))
+    with dg.DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions("symbols", ["SPY"])
+        result = materialize_range(
+            defs,
+            instance,
+            "2019-02-11|SPY",
+            "2019-02-15|SPY",
+            asset_selection=[
+                dg.AssetKey("ohlc_bars"),
+                dg.AssetKey("ohlc_rejects"),
+                dg.AssetKey("features"),
+            ],
+        )
+    assert result.success
+    week = "session_date BETWEEN '2019-02-11' AND '2019-02-15'"
+    with engine.connect() as conn:
+        bars = dict(
+            conn.execute(
+                sa.text(f"SELECT timeframe, count(*) FROM ohlc_bars WHERE {week} GROUP BY 1")
+            ).all()
+        )
+        sources = dict(
+            conn.execute(
+                sa.text(
+                    "SELECT timeframe, min(source_file) FROM ohlc_bars "
+                    f"WHERE {week} AND timeframe <> 'd1' GROUP BY 1"
+                )
+            ).all()
+        )
+        features = dict(
+            conn.execute(
+                sa.text(
+                    "SELECT timeframe, count(*) FROM features "
+                    f"WHERE {week} AND timeframe IN ('m15', 'h1') GROUP BY 1"
+                )
+            ).all()
+        )
+        rejects = conn.execute(sa.text("SELECT count(*) FROM ohlc_rejects")).scalar()
+    assert bars == {"d1": 5, "m15": 5 * 26, "h1": 5 * 7}
+    assert sources == {"m15": "eqker/SPY_15min.csv", "h1": "eqker/SPY_1min.csv"}
+    assert features == {"m15": 5 * 26, "h1": 5 * 7}
+    assert rejects == 0
