@@ -18,11 +18,13 @@ import polars as pl
 import pytest
 import sqlalchemy as sa
 
+from swiftbolt_assets.calendar import sessions_between
 from swiftbolt_assets.ingestion.batch import build_batch
 from swiftbolt_assets.ingestion.parsing import parse_files
 from swiftbolt_assets.ingestion.resample import resample_minutes
 from swiftbolt_assets.ingestion.sources import SourceFile, discover_files
 from swiftbolt_assets.ingestion.validation import split_bars
+from swiftbolt_assets.ingestion.watch import scan_drop_folder
 from swiftbolt_assets_tests.conftest import make_definitions, materialize_range, shared_path
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -194,3 +196,19 @@ def test_real_intraday_files_become_bars_and_features_through_dagster(
     assert sources == {"m15": "eqker/SPY_15min.csv", "h1": "eqker/SPY_1min.csv"}
     assert features == {"m15": 5 * 26, "h1": 5 * 7}
     assert rejects == 0
+
+
+def test_the_sensor_registers_a_symbol_whose_first_rows_are_all_extended_hours(
+    drop: Path,
+) -> None:
+    """NinjaTrader's file opens with pre-market minutes (quarantined): the sensor's sample of
+    the first rows finds no valid bar, and the full read must still register SPY and plan the
+    run of its sessions."""
+    files = _files(drop, "ninjatrader/")
+    days = sessions_between(EXCHANGE, date(2011, 3, 1), date(2011, 3, 31))
+    scan = scan_drop_folder(files, None, [], days, EXCHANGE)
+    assert scan.new_symbols == ["SPY"]
+    assert scan.orphan_files == []
+    assert scan.unregistered_files == []
+    planned = [(r.first_date, r.last_date, r.first_symbol, r.last_symbol) for r in scan.ranges]
+    assert planned == [(days[0], days[-1], "SPY", "SPY")]
