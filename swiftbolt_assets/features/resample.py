@@ -14,6 +14,7 @@ from datetime import date
 import polars as pl
 
 from swiftbolt_assets.calendar import sessions_table
+from swiftbolt_assets.ingestion.resample import ohlcv_of_group
 from swiftbolt_assets.settings import EXCHANGE_TIMEZONE
 
 
@@ -36,15 +37,7 @@ def weekly_bars(daily: pl.DataFrame, as_of: date, exchange: str) -> pl.DataFrame
     grouped = (
         keyed.sort("symbol", "session_date")
         .group_by("symbol", "week_first", "week_last", maintain_order=True)
-        .agg(
-            pl.col("open").first(),
-            pl.col("high").max(),
-            pl.col("low").min(),
-            pl.col("close").last(),
-            pl.col("volume").sum(),
-            pl.col("adj_factor").last(),
-            pl.col("is_synthetic").any(),
-        )
+        .agg(*ohlcv_of_group(), pl.col("adj_factor").last())
     )
     return grouped.select(
         "symbol",

@@ -35,6 +35,19 @@ _AGGREGATED = frozenset(
 )
 
 
+def ohlcv_of_group() -> list[pl.Expr]:
+    """One bar of an ordered group of bars: first open, highest high, lowest low, last close,
+    summed volume, synthetic if any part is (minute buckets here, weeks in ``features``)."""
+    return [
+        pl.col("open").first(),
+        pl.col("high").max(),
+        pl.col("low").min(),
+        pl.col("close").last(),
+        pl.col("volume").sum(),
+        pl.col("is_synthetic").any(),
+    ]
+
+
 @dataclass(frozen=True)
 class Resampled:
     """The bars to store (native and resampled) and how the minute rows were used."""
@@ -62,12 +75,7 @@ def resample_minutes(bars: pl.DataFrame, exchange: str) -> Resampled:
             keyed.with_columns((pl.col("open_utc") + pl.duration(minutes=offset)).alias("bucket"))
             .group_by("symbol", "bucket", maintain_order=True)
             .agg(
-                pl.col("open").first(),
-                pl.col("high").max(),
-                pl.col("low").min(),
-                pl.col("close").last(),
-                pl.col("volume").sum(),
-                pl.col("is_synthetic").any(),
+                *ohlcv_of_group(),
                 pl.col("source_line").min(),
                 # the rest (session, source, events, slice columns) is the bucket's first
                 *[pl.col(c).first() for c in bars.columns if c not in _AGGREGATED],
