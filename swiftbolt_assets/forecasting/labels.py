@@ -62,35 +62,55 @@ def class_names(indices: pl.Expr) -> pl.Expr:
 
 
 def add_labels(
-    daily: pl.DataFrame, horizons: Mapping[str, int], close_column: str = "adj_close"
+    daily: pl.DataFrame,
+    horizons: Mapping[str, int],
+    close_column: str = "adj_close",
+    *,
+    order: str = "session_date",
+    index: str = "session_index",
+    within_session: bool = False,
 ) -> pl.DataFrame:
-    """Per horizon: forward return, label end date, thresholds, label and persistence label.
+    """Per horizon: forward return, label end, thresholds, label and persistence label.
 
-    ``daily`` has one row per (symbol, session_date) with ``adj_close`` (adjusted as of a date
-    at or after every row, so returns across events are right) and ``sigma`` (daily volatility
-    at that row). Rows are consecutive sessions per symbol. Added columns per horizon ``h``:
-    ``fwd_<h>`` (null where the window runs past the data), ``end_<h>`` (session date the label
-    window ends), ``down_<h>``/``up_<h>``, ``label_<h>`` and ``past_label_<h>`` (the class of the
-    return over the h sessions ending at D with D's thresholds: the persistence baseline); with
-    a ``session_index`` column also ``end_index_<h>`` (the calendar position of ``end_<h>``).
+    ``daily`` has one row per (symbol, ``order``) with ``adj_close`` (adjusted as of a date
+    at or after every row, so returns across events are right) and ``sigma`` (per-bar volatility
+    at that row). Rows are consecutive bars per symbol. Added columns per horizon ``h``:
+    ``fwd_<h>`` (null where the window runs past the data), ``end_<h>`` (the ``order`` value of
+    the bar the label window ends on: a session date for daily), ``down_<h>``/``up_<h>``,
+    ``label_<h>`` and ``past_label_<h>`` (the class of the return over the h bars ending at the
+    row with its thresholds: the persistence baseline); with an ``index`` column (the bar's
+    calendar position) also ``end_index_<h>``.
+
+    ``within_session`` (an intraday cadence, ``CadenceSpec.crosses_sessions`` false): a window
+    must stay in the row's session and span exactly h calendar bars (``index``), else its
+    forward and past returns are null: a missing bar never stretches a horizon, and the
+    overnight gap never enters a 15-minute or hourly label.
     """
-    ordered = daily.sort("symbol", "session_date")
+    ordered = daily.sort("symbol", order)
     close = pl.col(close_column)
-    indexed = "session_index" in daily.columns
+    indexed = index in daily.columns
     exprs: list[pl.Expr] = []
-    for name, days in horizons.items():
-        down, up = threshold_exprs(pl.col("sigma"), days)
+    for name, bars in horizons.items():
+        down, up = threshold_exprs(pl.col("sigma"), bars)
+        forward = close.shift(-bars).over("symbol") / close - 1.0
+        end = pl.col(order).shift(-bars).over("symbol")
+        past = close / close.shift(bars).over("symbol") - 1.0
+        if within_session:
+            ahead, behind = _same_session(index, bars), _same_session(index, -bars)
+            forward, end = (pl.when(ahead).then(e) for e in (forward, end))
+            past = pl.when(behind).then(past)
         exprs += [
-            (close.shift(-days).over("symbol") / close - 1.0).alias(f"fwd_{name}"),
-            pl.col("session_date").shift(-days).over("symbol").alias(f"end_{name}"),
-            (close / close.shift(days).over("symbol") - 1.0).alias(f"past_{name}"),
+            forward.alias(f"fwd_{name}"),
+            end.alias(f"end_{name}"),
+            past.alias(f"past_{name}"),
             down.alias(f"down_{name}"),
             up.alias(f"up_{name}"),
         ]
         if indexed:
-            exprs.append(
-                pl.col("session_index").shift(-days).over("symbol").alias(f"end_index_{name}")
-            )
+            end_index = pl.col(index).shift(-bars).over("symbol")
+            if within_session:
+                end_index = pl.when(_same_session(index, bars)).then(end_index)
+            exprs.append(end_index.alias(f"end_index_{name}"))
     with_returns = ordered.with_columns(exprs)
     return with_returns.with_columns(
         *(
@@ -104,3 +124,11 @@ def add_labels(
             for n in horizons
         ),
     ).drop(*(f"past_{n}" for n in horizons))
+
+
+def _same_session(index: str, bars: int) -> pl.Expr:
+    """Whether the row ``bars`` rows away (per symbol; negative: before) is exactly ``bars``
+    calendar bars away in ``index`` and in the same session."""
+    other = pl.col(index).shift(-bars).over("symbol")
+    same_day = pl.col("session_date").shift(-bars).over("symbol") == pl.col("session_date")
+    return ((other - pl.col(index)) == bars).fill_null(False) & same_day.fill_null(False)
