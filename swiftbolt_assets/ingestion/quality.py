@@ -8,8 +8,10 @@ from datetime import date
 import polars as pl
 
 from swiftbolt_assets.calendar import sessions_table
+from swiftbolt_assets.ingestion.sources import BAR_MINUTES, INTRADAY_TIMEFRAMES
 
-_BAR_MINUTES = {"m15": 15, "h1": 60}
+# the stored intraday timeframes and their bar lengths (m1 is never stored)
+_BAR_MINUTES = {tf: BAR_MINUTES[tf] for tf in INTRADAY_TIMEFRAMES}
 
 
 @dataclass(frozen=True)
