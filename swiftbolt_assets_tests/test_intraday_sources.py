@@ -168,6 +168,19 @@ def test_real_intraday_files_become_bars_and_features_through_dagster(
             ],
         )
     assert result.success
+    bars_events = [
+        e
+        for e in result.get_asset_materialization_events()
+        if e.asset_key == dg.AssetKey("ohlc_bars")
+    ]
+    assert len(bars_events) == 5  # one per partition key, the run's metadata on each
+    minute_rows = bars_events[0].materialization.metadata["minute_rows"].value
+    # 5 sessions of 390 minutes; their 26 m15 buckets a session lose to the native file
+    assert minute_rows == {
+        "minute_rows_in_slice": 5 * 390,
+        "bars_resampled_from_minutes": 5 * 7,
+        "resampled_bars_superseded_by_native": 5 * 26,
+    }
     week = "session_date BETWEEN '2019-02-11' AND '2019-02-15'"
     with engine.connect() as conn:
         bars = dict(

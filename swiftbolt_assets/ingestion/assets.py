@@ -202,6 +202,17 @@ def build_ingestion_assets(partitions_def: dg.PartitionsDefinition) -> dg.Assets
                 "rows_read": batch.stats["rows_read"],
                 "rows_outside_slice": batch.stats["rows_outside_slice"],
                 "rows_deferred": batch.stats["rows_deferred"],
+                # 1-minute rows folded into m15/h1 bars, and resampled bars a native one replaced
+                "minute_rows": dg.MetadataValue.json(
+                    {
+                        k: batch.stats[k]
+                        for k in (
+                            "minute_rows_in_slice",
+                            "bars_resampled_from_minutes",
+                            "resampled_bars_superseded_by_native",
+                        )
+                    }
+                ),
                 "sector_rows": dg.MetadataValue.json(
                     {k: v for k, v in batch.stats.items() if k.startswith("sector_")}
                 ),
