@@ -134,6 +134,7 @@ def test_ninjatrader_minutes_keep_the_regular_session_and_quarantine_the_rest(
     # the export's first line is 2011-03-01 09:01 UTC = 04:01 New York, ending 04:01: it starts
     # at 04:00
     assert reasons[0].startswith("extended-hours bar at 04:00 ")
+    assert batch.rejects["source_line"][0] == 1  # no header: the first line is data
     assert batch.rows_add_up
     assert batch.stats["minute_rows_in_slice"] == 390
     bars = batch.bars

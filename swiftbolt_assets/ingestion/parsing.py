@@ -99,11 +99,11 @@ def _file_error(file: SourceFile, reason: str) -> dict[str, str]:
 def _read_group(files: list[SourceFile], positions: dict[str, int], width: int) -> pl.DataFrame:
     """Read files that share a header layout (``width`` columns) in one multi-file scan."""
     order = sorted(positions, key=positions.__getitem__)
-    first_line = 1 if files[0].spec.header is not None else 2  # the first data line's number
+    header_lines = 0 if files[0].spec.header is not None else 1  # header-less sources: 0
     scan = pl.scan_csv(
         [f.path for f in files],
         has_header=False,
-        skip_rows=0 if files[0].spec.header is not None else 1,
+        skip_rows=header_lines,
         separator=files[0].spec.separator,
         infer_schema=False,
         truncate_ragged_lines=True,
@@ -132,7 +132,7 @@ def _read_group(files: list[SourceFile], positions: dict[str, int], width: int) 
             *[pl.col(f"c{positions[name]}").alias(f"{name}_raw") for name in order],
         )
         .with_columns(
-            (pl.int_range(pl.len(), dtype=pl.Int32).over("__path") + first_line).alias(
+            (pl.int_range(pl.len(), dtype=pl.Int32).over("__path") + header_lines + 1).alias(
                 "source_line"
             )
         )
