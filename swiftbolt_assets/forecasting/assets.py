@@ -77,7 +77,7 @@ class ForecastModelsConfig(dg.Config):  # type: ignore[misc]
     lgbm_rounds: int = 100
     rf_trees: int = Field(
         40,
-        description="random-forest trees (40: the skill of 100 at 0.68x the retrain time)",
+        description="random-forest trees (40: the skill of 100 at 0.70x the retrain time)",
     )
     min_child_samples: int = 400
     validation_sessions: int = 252
