@@ -39,7 +39,7 @@ def retrain_side_by_side(pairs: int) -> dict[str, Any]:
     import sqlalchemy as sa
 
     from swiftbolt_assets.cadence import DAILY
-    from swiftbolt_assets.forecasting.assets import ForecastModelsConfig, read_training_frame
+    from swiftbolt_assets.forecasting.models_asset import ForecastModelsConfig, read_training_frame
     from swiftbolt_assets.forecasting.store import last_session
     from swiftbolt_assets.forecasting.training import train_versions
     from swiftbolt_assets.market import MarketCalendarResource

@@ -54,7 +54,9 @@ class CadenceSpec:
         timeframe: the bars forecasts are made on and evaluated against (``d1``, ``m15``).
         bar_minutes: the bar length of an intraday cadence (``None``: one bar per session).
         horizons: horizon name → length in bars, in order.
-        periods_per_year: bars per year, to turn the annualized volatility into per-bar units.
+        periods_per_year: what the volatility feature was annualized with, to turn it back into
+            per-bar units: ``features`` annualizes every timeframe's ``hv_*`` by sqrt(252)
+            (``features/indicators.py``), so it is 252 for intraday bars too.
         volatility_column: the annualized volatility in ``features`` behind the label width.
         crosses_sessions: a horizon counts bars across sessions (daily), or ends with its
             session (intraday: no forecast whose target would fall in the next session).
@@ -118,7 +120,8 @@ INTRADAY = CadenceSpec(
     timeframe="m15",
     bar_minutes=15,
     horizons={"15m": 1, "1h": 4},
-    periods_per_year=TRADING_DAYS_PER_YEAR * M15_BARS_PER_SESSION,
+    # hv_60 of an m15 row: 60 m15 log returns (two of them overnight) x sqrt(252)
+    periods_per_year=TRADING_DAYS_PER_YEAR,
     volatility_column="hv_60",
     crosses_sessions=False,
     weights_validity=timedelta(hours=4),

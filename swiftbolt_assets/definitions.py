@@ -13,10 +13,8 @@ from swiftbolt_assets.calibration.assets import (
 )
 from swiftbolt_assets.evaluation.assets import build_evaluation_assets
 from swiftbolt_assets.features.assets import build_features_asset
-from swiftbolt_assets.forecasting.assets import (
-    build_forecast_models_asset,
-    build_ml_forecasts_asset,
-)
+from swiftbolt_assets.forecasting.assets import build_ml_forecasts_asset
+from swiftbolt_assets.forecasting.models_asset import build_forecast_models_asset
 from swiftbolt_assets.forecasting.research import (
     FORECAST_BACKTEST,
     FORECAST_BACKTEST_PREDICTIONS,

@@ -17,9 +17,10 @@ import pytest
 import sqlalchemy as sa
 
 from swiftbolt_assets.cadence import DAILY
-from swiftbolt_assets.forecasting.assets import LABELS_AGREE, MODELS_PROMOTED, WHOLE_UNIVERSE
+from swiftbolt_assets.forecasting.assets import LABELS_AGREE, WHOLE_UNIVERSE
 from swiftbolt_assets.forecasting.cross_section import with_cross_section
 from swiftbolt_assets.forecasting.models import HorizonModel
+from swiftbolt_assets.forecasting.models_asset import MODELS_PROMOTED
 from swiftbolt_assets.forecasting.store import read_forecast_inputs, read_universe, universe_gaps
 from swiftbolt_assets.forecasting.synthesizer import (
     DEFAULT_VERSION,

@@ -42,7 +42,7 @@ def test_a_subset_carries_its_labels_in_lightgbms_row_order(frame: pl.DataFrame)
 
 def test_a_row_outside_the_bins_is_an_error(frame: pl.DataFrame) -> None:
     bins = SharedBins(frame, FEATURES, through=END, stride=2, num_threads=1)
-    odd = frame.filter(pl.col("session_index") % 2 == 1).head(5)
+    odd = frame.filter(pl.col("bar_index") % 2 == 1).head(5)
     with pytest.raises(ValueError, match="5 rows are not in the shared bins"):
         bins.dataset(odd, np.zeros(5, dtype=np.int64))
 

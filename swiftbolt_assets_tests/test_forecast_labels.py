@@ -109,7 +109,7 @@ def two_symbol_frame(sessions: list[date]) -> pl.DataFrame:
         schema={
             "symbol": pl.String,
             "session_date": pl.Date,
-            "session_index": pl.Int32,
+            "bar_index": pl.Int32,
             "adj_close": pl.Float64,
         },
         orient="row",
@@ -192,10 +192,10 @@ def test_add_labels_past_label_uses_the_previous_h_sessions(
     assert "past_2D" not in labelled.columns
 
 
-def test_add_labels_without_session_index_has_no_end_index(
+def test_add_labels_without_bar_index_has_no_end_index(
     good_friday_sessions: list[date],
 ) -> None:
-    frame = two_symbol_frame(good_friday_sessions).drop("session_index")
+    frame = two_symbol_frame(good_friday_sessions).drop("bar_index")
     labelled = add_labels(frame, {"2D": 2})
     assert "end_index_2D" not in labelled.columns
     assert labelled.height == 12

@@ -53,7 +53,7 @@ def labelled(sessions: list[date]) -> pl.DataFrame:
                 {
                     "symbol": [symbol] * N_SESSIONS,
                     "session_date": sessions[:N_SESSIONS],
-                    "session_index": np.arange(N_SESSIONS, dtype=np.int32),
+                    "bar_index": np.arange(N_SESSIONS, dtype=np.int32),
                     "adj_close": closes,
                     "sigma": np.full(N_SESSIONS, 0.015),
                 }
@@ -69,7 +69,7 @@ def test_walk_forward_split_purges_and_embargoes(
     split = walk_forward_split(labelled, "1W", cutoff, SPLIT_PARAMS)
     train, validation = split.train, split.validation
     # Labels ending by the cutoff: as-of indices 0..695 (695 + 5 = 700).
-    validation_indices = sorted(set(validation.get_column("session_index").to_list()))
+    validation_indices = sorted(set(validation.get_column("bar_index").to_list()))
     assert validation_indices == list(range(596, 696))
     assert validation.height == 3 * 100
     assert validation.get_column("end_1W").max() <= cutoff
@@ -82,7 +82,7 @@ def test_walk_forward_split_purges_and_embargoes(
     assert train.get_column("session_date").max() < first_date
     assert train.get_column("end_1W").max() < sessions[limit]
     # Exactly the as-of dates whose label ends before the embargo: 0..585 (585 + 5 = 590).
-    train_indices = sorted(set(train.get_column("session_index").to_list()))
+    train_indices = sorted(set(train.get_column("bar_index").to_list()))
     assert train_indices == list(range(586))
     assert train.height == 3 * 586
     assert train.get_column("label_1W").null_count() == 0
@@ -97,17 +97,17 @@ def test_walk_forward_split_validation_is_the_last_sessions_with_known_labels(
     friday_index = sessions.index(date(2019, 6, 14))
     split = walk_forward_split(labelled, "1W", saturday, SPLIT_PARAMS)
     last = friday_index - 5
-    indices = set(split.validation.get_column("session_index").to_list())
+    indices = set(split.validation.get_column("bar_index").to_list())
     assert indices == set(range(last - 99, last + 1))
     known = labelled.filter(pl.col("end_1W") <= saturday)
-    assert known.get_column("session_index").max() == last
+    assert known.get_column("bar_index").max() == last
 
 
 def test_walk_forward_split_stride_keeps_multiples(
     labelled: pl.DataFrame, sessions: list[date]
 ) -> None:
     split = walk_forward_split(labelled, "1W", sessions[700], replace(SPLIT_PARAMS, stride=3))
-    indices = split.train.get_column("session_index").to_numpy()
+    indices = split.train.get_column("bar_index").to_numpy()
     assert indices.size > 0
     assert np.all(indices % 3 == 0)
     assert sorted(set(indices.tolist())) == list(range(0, 586, 3))
@@ -123,14 +123,14 @@ def test_walk_forward_split_thins_overlapping_labels(
     assert [params.stride_for(d) for d in (1, 5, 8, 21, 63, 126)] == [2, 2, 2, 4, 14, 30]
     assert replace(params, thin_overlaps=False).stride_for(126) == 2
     month = add_labels(
-        labelled.select("symbol", "session_date", "session_index", "adj_close", "sigma"), {"1M": 21}
+        labelled.select("symbol", "session_date", "bar_index", "adj_close", "sigma"), {"1M": 21}
     )
     thin = walk_forward_split(month, "1M", sessions[700], params, days=21)
     dense = walk_forward_split(
         month, "1M", sessions[700], replace(params, thin_overlaps=False), days=21
     )
-    thin_indices = set(thin.train.get_column("session_index").to_list())
-    dense_indices = set(dense.train.get_column("session_index").to_list())
+    thin_indices = set(thin.train.get_column("bar_index").to_list())
+    dense_indices = set(dense.train.get_column("bar_index").to_list())
     assert all(i % 4 == 0 for i in thin_indices)
     assert thin_indices == {i for i in dense_indices if i % 4 == 0}
     assert len(thin_indices) == (len(dense_indices) + 1) // 2  # every other one
@@ -146,7 +146,7 @@ def test_walk_forward_split_max_train_sessions_limits_the_start(
     split = walk_forward_split(
         labelled, "1W", sessions[700], replace(SPLIT_PARAMS, max_train_sessions=200)
     )
-    indices = split.train.get_column("session_index")
+    indices = split.train.get_column("bar_index")
     # embargo limit 591; earliest training index 591 - 200 = 391, latest 585.
     assert indices.min() == 391
     assert indices.max() == 585
@@ -159,7 +159,7 @@ def test_walk_forward_split_empty_before_any_label(
     assert split.train.is_empty()
     assert split.validation.is_empty()
     one = walk_forward_split(labelled, "1W", sessions[5], SPLIT_PARAMS)
-    assert one.validation.get_column("session_index").to_list() == [0, 0, 0]
+    assert one.validation.get_column("bar_index").to_list() == [0, 0, 0]
     assert one.train.is_empty()
 
 
@@ -175,7 +175,7 @@ def synthetic_frame(
     index = np.tile(np.arange(n_sessions, dtype=np.int32), n_symbols)
     columns: dict[str, object] = {
         "symbol": np.repeat([f"S{i:02d}" for i in range(n_symbols)], n_sessions),
-        "session_index": index,
+        "bar_index": index,
         "session_date": [sessions[i] for i in index],
         "end_1D": [sessions[i + 1] for i in index],
         "end_index_1D": index + 1,
@@ -337,7 +337,7 @@ def test_zero_volatility_training_row_keeps_target_statistics_finite(
     # day as "volatility undefined or zero", and the split keeps it out of training too).
     # With zero thresholds a rise of 1 % is labelled bullish, exactly as ``classify`` does.
     frame = synthetic_frame(sessions, 10, 400, seed=5, signal=True)
-    flat = (pl.col("symbol") == "S00") & (pl.col("session_index") == 100)
+    flat = (pl.col("symbol") == "S00") & (pl.col("bar_index") == 100)
     frame = frame.with_columns(
         pl.when(flat).then(0.0).otherwise(pl.col("sigma")).alias("sigma"),
         pl.when(flat).then(0.01).otherwise(pl.col("fwd_1D")).alias("fwd_1D"),

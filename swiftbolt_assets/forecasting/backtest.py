@@ -178,7 +178,7 @@ def run_backtest(
     config: BacktestConfig,
     log: Callable[[str], None] = lambda _: None,
 ) -> BacktestResult:
-    """Walk forward over ``frame`` (model inputs + labels + session_index, all symbols)."""
+    """Walk forward over ``frame`` (model inputs + labels + bar_index, all symbols)."""
     last_data = frame.get_column("session_date").max()
     assert isinstance(last_data, date)
     cutoffs = backtest_cutoffs(sessions, last_data, config)

@@ -51,7 +51,7 @@ class SharedBins:
         sigma = pl.col("sigma")
         rows = frame.filter(
             (pl.col("session_date") <= through)
-            & (pl.col("session_index") % stride == 0)
+            & (pl.col("bar_index") % stride == 0)
             & sigma.is_finite()
             & (sigma > 0)
         )

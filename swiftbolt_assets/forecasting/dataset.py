@@ -18,6 +18,7 @@ import numpy.typing as npt
 import polars as pl
 
 from swiftbolt_assets.cadence import DAILY, CadenceSpec
+from swiftbolt_assets.forecasting.bar_context import CONTEXT_FEATURES
 from swiftbolt_assets.forecasting.cross_section import CROSS_SECTIONAL_FEATURES, UNIVERSE_COLUMNS
 from swiftbolt_assets.forecasting.labels import bar_sigma
 
@@ -103,8 +104,16 @@ MODEL_FEATURES: tuple[str, ...] = (
     *(f"code_{c}" for c in REGIME_CODES),
     *CROSS_SECTIONAL_FEATURES,
 )
-# A features row needs this much history before its inputs mean anything: the 200-session SMA
-# and the 60-session volatility behind the thresholds.
+
+
+def model_features(spec: CadenceSpec = DAILY) -> tuple[str, ...]:
+    """The model inputs of a cadence: an intraday row adds its h1 and previous-session d1
+    context (``bar_context``) to the inputs of its own bar."""
+    return MODEL_FEATURES if spec.bar_minutes is None else (*MODEL_FEATURES, *CONTEXT_FEATURES)
+
+
+# A features row needs this much history (bars of its timeframe: sessions for daily) before its
+# inputs mean anything: the 200-bar SMA and the 60-bar volatility behind the thresholds.
 MIN_HISTORY_SESSIONS = 200
 
 
@@ -121,10 +130,11 @@ CONTEXT_COLUMNS = (
 
 
 def model_inputs(rows: pl.DataFrame, spec: CadenceSpec = DAILY) -> pl.DataFrame:
-    """``CONTEXT_COLUMNS`` plus every column of ``MODEL_FEATURES`` (Float32) of ``rows``.
+    """``CONTEXT_COLUMNS`` plus every column of ``model_features(spec)`` (Float32) of ``rows``.
 
     ``rows`` are features rows of the cadence's timeframe with their cross-sectional inputs
-    (``cross_section.with_cross_section``); ``sigma`` is the per-bar volatility. Inputs are
+    (``cross_section.with_cross_section``; an intraday row: its ``bar_context`` instead, which
+    brings the previous session's cross-section); ``sigma`` is the per-bar volatility. Inputs are
     stored as Float32 (half the memory over 2.4 M rows; the trees bin them anyway), the same for
     training and inference.
     """
@@ -146,6 +156,7 @@ def model_inputs(rows: pl.DataFrame, spec: CadenceSpec = DAILY) -> pl.DataFrame:
             for c, values in REGIME_CODES.items()
         ),
         *(pl.col(c).cast(pl.Float32) for c in CROSS_SECTIONAL_FEATURES),
+        *(pl.col(c).cast(pl.Float32) for c in model_features(spec)[len(MODEL_FEATURES) :]),
     )
 
 
@@ -156,42 +167,49 @@ def design_matrix(
     return rows.select(pl.col(c).cast(pl.Float64).fill_null(np.nan) for c in features).to_numpy()
 
 
-def with_session_index(frame: pl.DataFrame, sessions: list[date]) -> pl.DataFrame:
-    """Add ``session_index``: the position of ``session_date`` in the trading calendar."""
+def with_bar_index(frame: pl.DataFrame, sessions: list[date]) -> pl.DataFrame:
+    """Add ``bar_index`` to daily rows: the position of ``session_date`` in the trading calendar
+    (an intraday row's is its m15 slot's: ``training.training_frame``)."""
     calendar = pl.DataFrame(
-        {"session_date": sessions, "session_index": list(range(len(sessions)))},
-        schema={"session_date": pl.Date, "session_index": pl.Int32},
+        {"session_date": sessions, "bar_index": list(range(len(sessions)))},
+        schema={"session_date": pl.Date, "bar_index": pl.Int32},
     )
     return frame.join(calendar, on="session_date", how="left")
 
 
 def with_sessions_seen(frame: pl.DataFrame) -> pl.DataFrame:
     """``frame`` (every features row of its symbols since their first bar, with
-    ``session_index``) plus ``sessions_seen``: sessions from the symbol's first row through the
+    ``bar_index``) plus ``sessions_seen``: sessions from the symbol's first row through the
     row's date, both included (what ``skip_reasons`` requires, as live forecasting counts it)."""
-    index = pl.col("session_index")
+    index = pl.col("bar_index")
     return frame.with_columns(
         (index - index.min().over("symbol") + 1).cast(pl.Int64).alias("sessions_seen")
     )
 
 
-def skip_reasons(frame: pl.DataFrame) -> pl.DataFrame:
-    """``frame`` (with ``sessions_seen``, ``sigma``, ``adj_close``) plus ``skip_reason``."""
+def skip_reasons(frame: pl.DataFrame, spec: CadenceSpec = DAILY) -> pl.DataFrame:
+    """``frame`` (with ``sessions_seen``: bars of the cadence's timeframe seen, ``sigma``,
+    ``adj_close``) plus ``skip_reason``."""
     close, sigma = pl.col("adj_close"), pl.col("sigma")
+    history = (
+        "too little history: {} daily sessions, {} needed (200-session SMA, 60-session volatility)"
+        if spec.bar_minutes is None
+        else f"too little history: {{}} {spec.timeframe} bars, {{}} needed (200-bar SMA, 60-bar "
+        "volatility)"
+    )
     return frame.with_columns(
         pl.when(close.is_null() | (close <= 0))
         .then(pl.lit("no adjusted close on the as-of date"))
         .when(pl.col("sessions_seen") < MIN_HISTORY_SESSIONS)
+        .then(pl.format(history, pl.col("sessions_seen"), pl.lit(MIN_HISTORY_SESSIONS)))
+        .when(sigma.is_null() | (sigma <= 0) | sigma.is_nan())
         .then(
-            pl.format(
-                "too little history: {} daily sessions, {} needed "
-                "(200-session SMA, 60-session volatility)",
-                pl.col("sessions_seen"),
-                pl.lit(MIN_HISTORY_SESSIONS),
+            pl.lit(
+                f"volatility ({spec.volatility_column}) undefined or zero on the as-of bar"
+                if spec.bar_minutes
+                else "volatility (hv_60) undefined or zero on the as-of date"
             )
         )
-        .when(sigma.is_null() | (sigma <= 0) | sigma.is_nan())
-        .then(pl.lit("volatility (hv_60) undefined or zero on the as-of date"))
         .otherwise(None)
         .alias("skip_reason")
     )

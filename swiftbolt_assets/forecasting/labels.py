@@ -67,7 +67,7 @@ def add_labels(
     close_column: str = "adj_close",
     *,
     order: str = "session_date",
-    index: str = "session_index",
+    index: str = "bar_index",
     within_session: bool = False,
 ) -> pl.DataFrame:
     """Per horizon: forward return, label end, thresholds, label and persistence label.

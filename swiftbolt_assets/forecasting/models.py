@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from functools import cached_property
@@ -167,14 +168,19 @@ def log_loss(probs: FloatArray, labels: npt.NDArray[np.int64]) -> float:
     return float(-np.mean(np.log(picked)))
 
 
-def shared_bins(frame: pl.DataFrame, params: TrainingParams, cutoff: date) -> SharedBins | None:
+def shared_bins(
+    frame: pl.DataFrame,
+    params: TrainingParams,
+    cutoff: date,
+    features: Sequence[str] = MODEL_FEATURES,
+) -> SharedBins | None:
     """The ``SharedBins`` of the fits of ``cutoff`` on ``frame`` (with ``bins.ROW_ID``), or
     None to bin per fit."""
     if not params.shared_bins:
         return None
     threads = int(params.lgbm_params()["num_threads"])
     return SharedBins(
-        frame, list(MODEL_FEATURES), through=cutoff, stride=params.stride, num_threads=threads
+        frame, list(features), through=cutoff, stride=params.stride, num_threads=threads
     )
 
 
@@ -234,6 +240,7 @@ def fit_horizon(
     params: TrainingParams,
     *,
     bins: SharedBins | None = None,
+    features: Sequence[str] = MODEL_FEATURES,
 ) -> TrainResult:
     """Fit both learners, choose the blend weight out of sample, measure, optionally refit.
 
@@ -243,7 +250,7 @@ def fit_horizon(
     train, validation = split.train, split.validation
     y_train = train.get_column(f"label_{horizon}").cast(pl.Int64).to_numpy()
     y_val = validation.get_column(f"label_{horizon}").cast(pl.Int64).to_numpy()
-    features = list(MODEL_FEATURES) if bins is None else bins.features
+    features = list(features) if bins is None else bins.features
     boost, forest = _fit_both(params, train, y_train, features, None)
     x_val = design_matrix(validation, features)
     p_boost = np.asarray(boost.predict(x_val), dtype=np.float64)
@@ -278,7 +285,7 @@ def fit_horizon(
     fit_rows = train
     if params.refit:
         fit_rows = pl.concat(
-            [train, validation.filter(pl.col("session_index") % params.stride_for(days) == 0)]
+            [train, validation.filter(pl.col("bar_index") % params.stride_for(days) == 0)]
         )
         y_all = fit_rows.get_column(f"label_{horizon}").cast(pl.Int64).to_numpy()
         boost, forest = _fit_both(params, fit_rows, y_all, features, bins)

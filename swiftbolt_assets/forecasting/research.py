@@ -17,8 +17,8 @@ from pydantic import Field
 from swiftbolt_assets.cadence import DAILY
 from swiftbolt_assets.features.assets import FEATURES
 from swiftbolt_assets.forecasting import metrics
-from swiftbolt_assets.forecasting.assets import GROUP, read_training_frame
 from swiftbolt_assets.forecasting.backtest import METHODS, BacktestConfig, run_backtest
+from swiftbolt_assets.forecasting.models_asset import GROUP, read_training_frame
 from swiftbolt_assets.forecasting.schema import (
     backtest_metrics_schema,
     backtest_predictions_schema,

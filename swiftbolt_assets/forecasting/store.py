@@ -190,13 +190,15 @@ class RegistryEntry:
     promoted: bool
 
 
-def registry_entries(engine: sa.Engine) -> list[RegistryEntry]:
+def registry_entries(engine: sa.Engine, spec: CadenceSpec = DAILY) -> list[RegistryEntry]:
+    """The registry's versions of the cadence's timeframe, by horizon and cutoff."""
     with engine.connect() as conn:
         rows = conn.execute(
             sa.text(
                 "SELECT version_id, horizon, trained_through, promoted FROM model_registry "
-                "ORDER BY horizon, trained_through"
-            )
+                "WHERE timeframe = :timeframe ORDER BY horizon, trained_through"
+            ),
+            {"timeframe": spec.timeframe},
         ).all()
     return [RegistryEntry(r[0], r[1], r[2], bool(r[3])) for r in rows]
 
@@ -215,6 +217,7 @@ REGISTRY_SCHEMA: dict[str, pl.DataType] = {
     "version_id": pl.String(),
     "horizon": pl.String(),
     "horizon_days": pl.Int32(),
+    "timeframe": pl.String(),
     "trained_through": pl.Date(),
     **dict.fromkeys(REGISTRY_JSON, pl.String()),
     "lgbm_weight": pl.Float64(),

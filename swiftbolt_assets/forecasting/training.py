@@ -13,14 +13,14 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import polars as pl
 
 from swiftbolt_assets.cadence import DAILY, CadenceSpec
 from swiftbolt_assets.forecasting.bins import SharedBins, with_row_ids
-from swiftbolt_assets.forecasting.dataset import with_session_index
+from swiftbolt_assets.forecasting.dataset import model_features, with_bar_index
 from swiftbolt_assets.forecasting.gate import judge, promotion_decision
 from swiftbolt_assets.forecasting.labels import add_labels
 from swiftbolt_assets.forecasting.models import artifact_digest, fit_horizon, shared_bins
@@ -41,8 +41,31 @@ def training_frame(
     """Model inputs (``dataset.model_inputs``) joined to their ``label_close`` (symbol,
     session_date), indexed on the calendar ``sessions`` and labelled for every horizon."""
     joined = inputs.join(closes, on=["symbol", "session_date"], how="inner")
+    return add_labels(with_bar_index(joined, sessions), spec.horizons, close_column="label_close")
+
+
+def intraday_training_frame(
+    inputs: pl.DataFrame, closes: pl.DataFrame, slots: pl.DataFrame, spec: CadenceSpec
+) -> pl.DataFrame:
+    """Model inputs of an intraday cadence's bars joined to their ``label_close`` (symbol,
+    ts), indexed on the cadence's bar slots (``cadence.bar_slots``: ``bar_index`` is the
+    slot's, so a missing bar leaves a gap in it) and labelled within the session (no window
+    crosses the close or a missing bar). A bar that ends on no slot (outside the regular
+    session) has no row."""
+    assert spec.bar_minutes is not None
+    bar = timedelta(minutes=spec.bar_minutes)
+    joined = inputs.join(closes, on=["symbol", "ts"], how="inner").with_columns(
+        (pl.col("ts") + bar).alias("slot_end")
+    )
+    indexed = joined.join(
+        slots.select("slot_end", pl.col("slot_index").alias("bar_index")), on="slot_end"
+    )
     return add_labels(
-        with_session_index(joined, sessions), spec.horizons, close_column="label_close"
+        indexed,
+        spec.horizons,
+        close_column="label_close",
+        order="slot_end",
+        within_session=True,
     )
 
 
@@ -54,6 +77,12 @@ class TrainingOutcome:
     rows: list[dict[str, Any]] = field(default_factory=list)
     trained: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)
+
+    def merged(self, other: TrainingOutcome) -> TrainingOutcome:
+        """This outcome and ``other`` (another cadence's) as one."""
+        return TrainingOutcome(
+            self.rows + other.rows, self.trained + other.trained, self.skipped + other.skipped
+        )
 
     @property
     def rejected(self) -> list[str]:
@@ -107,9 +136,11 @@ def train_versions(
             continue
         if params.shared_bins and (bins is None or bins.through != cutoff):
             bins = None  # one cutoff's bins at a time (memory)
-            bins = shared_bins(frame, params, cutoff)
+            bins = shared_bins(frame, params, cutoff, model_features(spec))
             log(f"binned {bins.rows if bins else 0} rows through {cutoff} once for its fits")
-        result = fit_horizon(split, horizon, bars, cutoff, params, bins=bins)
+        result = fit_horizon(
+            split, horizon, bars, cutoff, params, bins=bins, features=model_features(spec)
+        )
         rejection = promotion_decision(result.validation_metrics, max_skill_loss)
         judgement = judge(split, horizon, bars, result.validation_predictions)
         bound = judgement.bound
@@ -129,6 +160,7 @@ def train_versions(
                 "version_id": version_id,
                 "horizon": horizon,
                 "horizon_days": bars,
+                "timeframe": spec.timeframe,
                 "trained_through": cutoff,
                 "feature_list": result.model.features,
                 "hyperparameters": result.model.params,

@@ -18,6 +18,8 @@ from typing import Any
 
 import polars as pl
 
+from swiftbolt_assets.settings import EXCHANGE_TIMEZONE
+
 
 @dataclass(frozen=True)
 class TrainingParams:
@@ -79,6 +81,18 @@ class TrainingParams:
         }
 
 
+# The intraday layout, in m15 bars (a session has 26): validate on the last 8 sessions, embargo
+# one 1h label, train on every bar of up to a year; leaves of 200 rows (the real 15-minute files
+# hold ~15,000 labelled rows in all). Horizons of 1 and 4 bars thin nothing.
+INTRADAY_PARAMS = TrainingParams(
+    min_child_samples=200,
+    validation_sessions=8 * 26,
+    embargo_sessions=4,
+    stride=1,
+    max_train_sessions=252 * 26,
+)
+
+
 def _common(seed: int) -> dict[str, Any]:
     return {
         "seed": seed,
@@ -102,14 +116,19 @@ def walk_forward_split(
 ) -> Split:
     """Purged, embargoed split of labelled rows whose label window ends on or before ``cutoff``.
 
-    ``frame`` has ``session_index`` (the as-of date's position in the trading calendar),
-    ``end_<horizon>``, ``end_index_<horizon>`` and ``label_<horizon>`` (see ``add_labels``);
-    the horizon is ``days`` sessions long (its training stride: ``params.stride_for``).
+    ``frame`` has ``bar_index`` (the as-of bar's position in the cadence's calendar of bars:
+    sessions for daily, m15 slots for intraday), ``end_<horizon>`` (the label's last session,
+    or the close of its last bar), ``end_index_<horizon>`` and ``label_<horizon>`` (see
+    ``add_labels``); the horizon is ``days`` bars long (its training stride:
+    ``params.stride_for``). Every count of ``params`` is in bars of the cadence.
     """
     sigma = pl.col("sigma")
+    end = pl.col(f"end_{horizon}")
+    if frame.schema[f"end_{horizon}"] != pl.Date:  # a bar's close: its session in New York
+        end = end.dt.convert_time_zone(EXCHANGE_TIMEZONE).dt.date()
     known = frame.filter(
         pl.col(f"label_{horizon}").is_not_null()
-        & (pl.col(f"end_{horizon}") <= cutoff)
+        & (end <= cutoff)
         # a zero or undefined volatility gives zero-width thresholds and infinite z: such a day
         # gets no forecast, so it is no training example either
         & sigma.is_finite()
@@ -117,14 +136,14 @@ def walk_forward_split(
     )
     if known.is_empty():
         return Split(known, known)
-    last = int(known.get_column("session_index").max())  # type: ignore[arg-type]
+    last = int(known.get_column("bar_index").max())  # type: ignore[arg-type]
     validation_start = last - params.validation_sessions + 1
-    validation = known.filter(pl.col("session_index") >= validation_start)
+    validation = known.filter(pl.col("bar_index") >= validation_start)
     # Purge: a training label must end before validation starts, with an embargo on top.
     embargo_limit = validation_start - params.embargo_sessions
     train = known.filter(
         (pl.col(f"end_index_{horizon}") < embargo_limit)
-        & (pl.col("session_index") >= embargo_limit - params.max_train_sessions)
-        & (pl.col("session_index") % params.stride_for(days) == 0)
+        & (pl.col("bar_index") >= embargo_limit - params.max_train_sessions)
+        & (pl.col("bar_index") % params.stride_for(days) == 0)
     )
     return Split(train, validation)
