@@ -85,6 +85,12 @@ class CadenceSpec:
         """The longest horizon, in bars."""
         return max(self.horizons.values())
 
+    def sessions_spanned(self, bars: int) -> int:
+        """How many sessions the labels of a horizon of ``bars`` bars overlap across: the
+        moving-block bootstrap's block (and the cross-fit's purge) in sessions. An intraday
+        label ends within its session, so labels of different sessions never overlap."""
+        return bars if self.crosses_sessions else 1
+
     @property
     def evaluation_days(self) -> int:
         """How many trading days before D the forecasts due on D can have been made: the
@@ -210,8 +216,9 @@ def weights_validity(
 ) -> pl.DataFrame:
     """(valid_from, valid_until) of weights fitted at each time of ``fitted_at`` (UTC).
 
-    Validity is ``(valid_from, valid_until]``: weights fitted at a bar's end never serve the
-    forecasts made at that same instant. Daily weights serve until the close of the next session
+    Daily validity is ``(valid_from, valid_until]``; an intraday version has expired at its
+    ``valid_until`` (``expires_at``: ``synthesizer.resolve_weights``). Weights fitted at a
+    bar's end never serve the forecasts made at that same instant. Daily weights serve until the close of the next session
     after their fit (exactly the next day's forecasts); intraday weights expire
     ``weights_validity`` after their fit, whatever the session.
     """

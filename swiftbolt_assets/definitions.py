@@ -6,6 +6,7 @@ import os
 
 import dagster as dg
 
+from swiftbolt_assets.cadence import INTRADAY
 from swiftbolt_assets.calibration.assets import (
     CONFIDENCE_CALIBRATION,
     build_confidence_calibration_asset,
@@ -14,6 +15,7 @@ from swiftbolt_assets.calibration.assets import (
 from swiftbolt_assets.evaluation.assets import build_evaluation_assets
 from swiftbolt_assets.features.assets import build_features_asset
 from swiftbolt_assets.forecasting.assets import build_ml_forecasts_asset
+from swiftbolt_assets.forecasting.intraday_assets import build_ml_forecasts_intraday_asset
 from swiftbolt_assets.forecasting.models_asset import build_forecast_models_asset
 from swiftbolt_assets.forecasting.research import (
     FORECAST_BACKTEST,
@@ -31,14 +33,20 @@ from swiftbolt_assets.settings import Settings, load_settings
 from swiftbolt_assets.warehouse.resources import WarehouseResource
 
 DAILY_CYCLE_JOB = "daily_cycle_job"
+INTRADAY_CYCLE_JOB = "intraday_cycle_job"
 RESEARCH_JOB = "forecast_research_job"
-# Tables a migration creates before their writer exists: the synthesizer already reads them
-# (weights precedence); nothing writes them yet. Each gets its one owning asset with that work.
-RESERVED_TABLES: dict[str, str] = {
-    "calibrated_weights": "the intraday calibration (layer weights that expire after hours)",
-}
+# Tables a migration creates before their writer exists (none now: every table has its owner).
+RESERVED_TABLES: dict[str, str] = {}
 # Long walk-forward work over all history: its own job and schedule, never the daily cycle's.
 RESEARCH = dg.AssetSelection.assets(FORECAST_BACKTEST, FORECAST_BACKTEST_PREDICTIONS)
+# The intraday cadence's own tables: its job's, never the daily cycle's.
+INTRADAY_TABLES = (
+    INTRADAY.tables.forecasts,
+    INTRADAY.tables.evaluations,
+    INTRADAY.tables.live,
+    INTRADAY.tables.weights,
+)
+INTRADAY_ASSETS = dg.AssetSelection.assets(*INTRADAY_TABLES)
 
 
 def _configured(name: str, value: str) -> str | dg.EnvVar:
@@ -79,10 +87,17 @@ def build_definitions(
     forecasts = build_ml_forecasts_asset(partitions)
     daily_cycle = dg.define_asset_job(
         DAILY_CYCLE_JOB,
-        selection=dg.AssetSelection.all() - RESEARCH,
+        selection=dg.AssetSelection.all() - RESEARCH - INTRADAY_ASSETS,
         description="The daily cycle, in graph order: bars → features → models (if a retrain is "
         "due) → forecasts → evaluations of the forecasts due that day (final bars only) → live "
         "scores, layer weights and (on a cutoff) confidence calibration.",
+    )
+    intraday_cycle = dg.define_asset_job(
+        INTRADAY_CYCLE_JOB,
+        selection=dg.AssetSelection.assets(ingest, features) | INTRADAY_ASSETS,
+        description="The intraday cycle of a session's partitions, in graph order: bars → "
+        "features → intraday forecasts for every m15 bar so far → their evaluations at the "
+        "horizon (final bars only) → live scores and calibrated weights.",
     )
     research = dg.define_asset_job(
         RESEARCH_JOB,
@@ -96,13 +111,23 @@ def build_definitions(
             features,
             build_forecast_models_asset(partitions),
             forecasts,
+            build_ml_forecasts_intraday_asset(partitions),
             *build_evaluation_assets(partitions),
+            *build_evaluation_assets(partitions, INTRADAY),
             build_weights_asset(partitions),
+            build_weights_asset(partitions, INTRADAY),
             run_forecast_backtest,
             build_confidence_calibration_asset(partitions),
         ],
-        jobs=[daily_cycle, research],
-        sensors=[build_new_bars_sensor(ingest, partitions, excluded=RESEARCH)],
+        jobs=[daily_cycle, intraday_cycle, research],
+        sensors=[
+            build_new_bars_sensor(
+                ingest,
+                partitions,
+                excluded=RESEARCH,
+                intraday=[dg.AssetKey(t) for t in INTRADAY_TABLES],
+            )
+        ],
         schedules=[build_daily_schedule(daily_cycle), build_research_schedule(research)],
         resources=default_resources(settings) | (resources or {}),
     )

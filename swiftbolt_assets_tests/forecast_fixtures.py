@@ -41,6 +41,8 @@ SMALL_MODELS = {
     # synthetic random walks: nothing to learn, so a tiny model is near climatology at best;
     # a lenient floor promotes them here (the default 0.02 rejects some: see the gate test)
     "max_skill_loss": 1.0,
+    # the daily half's tests: the intraday versions are test_intraday_cycle's
+    "intraday": False,
 }
 # Everything but the bookkeeping columns (run_id and created_at differ between runs).
 STABLE = (

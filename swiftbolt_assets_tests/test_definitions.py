@@ -33,6 +33,7 @@ def test_asset_keys_groups_and_partitions(defs: dg.Definitions) -> None:
             [
                 "forecast_models",
                 "ml_forecasts_daily",
+                "ml_forecasts_intraday",
                 "forecast_backtest",
                 "forecast_backtest_predictions",
             ],
@@ -40,7 +41,10 @@ def test_asset_keys_groups_and_partitions(defs: dg.Definitions) -> None:
         ),
         "forecast_evaluations_daily": "evaluation",
         "live_predictions_daily": "evaluation",
+        "forecast_evaluations_intraday": "evaluation",
+        "live_predictions_intraday": "evaluation",
         "symbol_model_weights": "calibration",
+        "calibrated_weights": "calibration",
         "confidence_calibration": "calibration",
     }
     # pooled research over all history is one unpartitioned table each; the rest is date × symbol
@@ -70,9 +74,11 @@ def test_checks_are_yes_no_statements_and_accounting_blocks(defs: dg.Definitions
     assert sorted(specs) == [
         "features_have_no_infinite_values",
         "forecast_evaluations_daily_bars_are_final",
+        "forecast_evaluations_intraday_bars_are_final",
         "forecast_models_pass_the_promotion_gate",
         "ml_forecasts_daily_labels_agree_with_targets",
         "ml_forecasts_daily_saw_the_whole_universe",
+        "ml_forecasts_intraday_labels_agree_with_targets",
         "ohlc_bars_has_no_missing_sessions",
         "ohlc_bars_intraday_sessions_are_complete",
         "ohlc_bars_is_fresh",
@@ -82,6 +88,7 @@ def test_checks_are_yes_no_statements_and_accounting_blocks(defs: dg.Definitions
     assert sorted(name for name, spec in specs.items() if spec.blocking) == [
         "features_have_no_infinite_values",
         "ml_forecasts_daily_labels_agree_with_targets",
+        "ml_forecasts_intraday_labels_agree_with_targets",
         "ohlc_bars_rows_add_up",
     ]
 
@@ -140,6 +147,11 @@ def test_automation(defs: dg.Definitions) -> None:
         dg.AssetKey("live_predictions_daily"),
         dg.AssetKey("symbol_model_weights"),
         dg.AssetKey("confidence_calibration"),
+        # run only when a changed file holds intraday bars (test_sensor_schedule)
+        dg.AssetKey("ml_forecasts_intraday"),
+        dg.AssetKey("forecast_evaluations_intraday"),
+        dg.AssetKey("live_predictions_intraday"),
+        dg.AssetKey("calibrated_weights"),
     }
     schedule = defs.resolve_schedule_def("daily_cycle_schedule")
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
@@ -173,6 +185,11 @@ def test_every_warehouse_table_has_exactly_one_owning_asset(defs: dg.Definitions
         "forecast_evaluations_daily": ["forecast_evaluations_daily"],
         "live_predictions_daily": ["live_predictions_daily"],
         "symbol_model_weights": ["symbol_model_weights"],
+        "ml_forecasts_intraday": ["ml_forecasts_intraday"],
+        "ml_forecast_skips_intraday": ["ml_forecasts_intraday"],
+        "forecast_evaluations_intraday": ["forecast_evaluations_intraday"],
+        "live_predictions_intraday": ["live_predictions_intraday"],
+        "calibrated_weights": ["calibrated_weights"],
     }
 
 

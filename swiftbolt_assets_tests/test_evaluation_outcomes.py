@@ -350,7 +350,15 @@ def test_evaluate_only_final_bars_count() -> None:
     )
     assert evaluations.get_column("symbol").to_list() == ["EXCT"]
     assert evaluations.row(0, named=True)["realized_return"] == pytest.approx(0.01, rel=1e-12)
-    assert pending.columns == ["symbol", "as_of_date", "horizon", "target_date", "reason"]
+    assert pending.columns == [
+        "symbol",
+        "as_of_date",
+        "horizon",
+        "target_date",
+        "as_of",
+        "target",
+        "reason",
+    ]
     reasons = dict(pending.select("symbol", "reason").iter_rows())
     assert reasons == {
         "PART": "the 2024-03-11 bar is partial: written at 2024-03-11 20:30:15 UTC, before the "
@@ -364,6 +372,8 @@ def test_evaluate_only_final_bars_count() -> None:
         "as_of_date": MAR[4],
         "horizon": "1W",
         "target_date": target,
+        "as_of": str(MAR[4]),
+        "target": "2024-03-11",
         "reason": reasons["PART"],
     }
 
@@ -378,4 +388,12 @@ def test_evaluate_all_pending_and_no_forecasts() -> None:
     evaluations, pending = evaluate(forecasts_frame(), bars, CLOSES_UTC)
     assert evaluations.height == 0
     assert pending.height == 0
-    assert pending.columns == ["symbol", "as_of_date", "horizon", "target_date", "reason"]
+    assert pending.columns == [
+        "symbol",
+        "as_of_date",
+        "horizon",
+        "target_date",
+        "as_of",
+        "target",
+        "reason",
+    ]

@@ -44,13 +44,9 @@ def insert_weights(
     until: datetime,
     weights: tuple[float, float, float],
 ) -> None:
-    end_column = "expires_at" if table == "calibrated_weights" else "valid_until"
+    end_column = "valid_until"
     # symbol_model_weights' own writer also records how the row was made and through when
-    extra = (
-        (", method, fitted_through", ", 'fitted', :d")
-        if table != "calibrated_weights"
-        else ("", "")
-    )
+    extra = (", method, fitted_through", ", 'fitted', :d")
     with engine.begin() as conn:
         conn.execute(
             sa.text(
@@ -118,21 +114,23 @@ def test_weights_by_precedence_change_the_forecast_and_expired_rows_never_count(
         until=close + timedelta(hours=20),
         weights=(1.0, 0.0, 0.0),
     )
-    # an expired calibrated row (ended one minute before the close) and one not yet valid
+    # an expired row (ended one minute before the close) and one not yet valid, both newer
+    # (the latest valid_from wins among valid rows only); calibrated rows are the intraday
+    # horizons' (their expiry: test_intraday_cycle)
     insert_weights(
         engine,
-        "calibrated_weights",
+        "symbol_model_weights",
         symbol=symbols[0],
-        version="cal-expired",
+        version="sym-expired",
         valid_from=close - timedelta(hours=4),
         until=close - timedelta(minutes=1),
         weights=(0.0, 1.0, 0.0),
     )
     insert_weights(
         engine,
-        "calibrated_weights",
+        "symbol_model_weights",
         symbol=symbols[0],
-        version="cal-future",
+        version="sym-future",
         valid_from=close + timedelta(minutes=1),
         until=close + timedelta(hours=4),
         weights=(0.0, 1.0, 0.0),
@@ -149,22 +147,6 @@ def test_weights_by_precedence_change_the_forecast_and_expired_rows_never_count(
     assert set(others["weights_source"]) == {"symbol"}
     assert set(others["weights_version"]) == {"20261027-fallback_few_evaluations"}
     assert others.select((pl.col("w_ensemble") == DEFAULT_WEIGHTS["ensemble"]).all()).item()
-
-    # a valid calibrated row takes precedence over the symbol row
-    insert_weights(
-        engine,
-        "calibrated_weights",
-        symbol=symbols[0],
-        version="cal-v1",
-        valid_from=close - timedelta(hours=2),
-        until=close + timedelta(hours=2),
-        weights=(0.0, 1.0, 0.0),
-    )
-    assert run(defs, instance, symbols, day, day).success
-    row = forecasts(engine, where).row(0, named=True)
-    assert (row["weights_source"], row["weights_version"]) == ("calibrated", "cal-v1")
-    mixed = layer_mix(engine, where)
-    assert mixed[2] - mixed[0] == pytest.approx(row["sr_component"])
 
 
 @pytest.mark.usefixtures("october_models")

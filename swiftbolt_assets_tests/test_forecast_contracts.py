@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime
+from functools import partial
 
 import pandera.polars as pa
 import polars as pl
 import pytest
 import sqlalchemy as sa
 
+from swiftbolt_assets.cadence import INTRADAY
 from swiftbolt_assets.calibration.schema import calibration_schema, weights_schema
 from swiftbolt_assets.evaluation.schema import evaluations_schema, live_schema
 from swiftbolt_assets.forecasting.forecast import LAYER_PROBABILITY_COLUMNS
@@ -39,6 +41,16 @@ pytestmark = pytest.mark.postgres
         ("forecast_evaluations_daily", evaluations_schema, set()),
         ("live_predictions_daily", live_schema, set()),
         ("symbol_model_weights", weights_schema, set()),
+        ("ml_forecasts_intraday", partial(forecasts_schema, INTRADAY), set()),
+        ("ml_forecast_skips_intraday", partial(skips_schema, INTRADAY), set()),
+        ("forecast_evaluations_intraday", partial(evaluations_schema, INTRADAY), set()),
+        ("live_predictions_intraday", partial(live_schema, INTRADAY), set()),
+        # the table's end of validity is expires_at; the frame's valid_until is renamed to it
+        (
+            "calibrated_weights",
+            lambda: weights_schema(INTRADAY).remove_columns(["valid_until"]),
+            {"expires_at"},
+        ),
         # JSON and bytes produced by the model itself
         (
             "model_registry",

@@ -104,15 +104,23 @@ def test_resolve_weights_ignores_rows_not_yet_valid() -> None:
 
 
 def test_resolve_weights_validity_runs_from_after_the_fit_through_the_expiry() -> None:
-    # (valid_from, valid_until]: valid_until == as_of_ts is still valid (the forecast at the
-    # next close uses the weights fitted at the previous one); valid_from == as_of_ts is not
-    # yet valid (weights fitted at a close never serve that close's own forecast).
+    # symbol rows: (valid_from, valid_until]: valid_until == as_of_ts is still valid (the
+    # forecast at the next close uses the weights fitted at the previous one); valid_from ==
+    # as_of_ts is not yet valid (weights fitted at a close never serve that close's forecast).
+    # calibrated rows: (valid_from, expires_at): at expires_at the row has expired.
     ending = weight_rows(("AAPL", "1D", "cal-end", T0 - DAY, T0, (0.1, 0.1, 0.8)))
     starting = weight_rows(("AAPL", "1D", "sym-start", T0, T0 + DAY, (0.2, 0.3, 0.5)))
     ending_symbol = weight_rows(("AAPL", "1D", "sym-end", T0 - DAY, T0, (0.2, 0.3, 0.5)))
     req = requests(("AAPL", "1D", T0))
-    assert resolved(resolve_weights(req, ending, starting)) == [
+    just_before = requests(("AAPL", "1D", T0 - timedelta(microseconds=1)))
+    assert resolved(resolve_weights(just_before, ending, starting)) == [
         ("calibrated", "cal-end", (0.1, 0.1, 0.8))
+    ]
+    assert resolved(resolve_weights(req, ending, ending_symbol)) == [
+        ("symbol", "sym-end", (0.2, 0.3, 0.5))
+    ]
+    assert resolved(resolve_weights(req, ending, starting)) == [
+        ("default", DEFAULT_VERSION, DEFAULT_TUPLE)
     ]
     assert resolved(resolve_weights(req, NO_ROWS, ending_symbol)) == [
         ("symbol", "sym-end", (0.2, 0.3, 0.5))
@@ -121,7 +129,7 @@ def test_resolve_weights_validity_runs_from_after_the_fit_through_the_expiry() -
         ("default", DEFAULT_VERSION, DEFAULT_TUPLE)
     ]
     just_after = requests(("AAPL", "1D", T0 + timedelta(microseconds=1)))
-    assert resolved(resolve_weights(just_after, ending, NO_ROWS)) == [
+    assert resolved(resolve_weights(just_after, NO_ROWS, ending_symbol)) == [
         ("default", DEFAULT_VERSION, DEFAULT_TUPLE)
     ]
     assert resolved(resolve_weights(just_after, ending, starting)) == [
@@ -178,10 +186,17 @@ def test_resolve_weights_ignores_other_symbols_and_horizons() -> None:
 def expected_resolution(
     request: tuple[str, str, datetime], calibrated: list[WeightRow], symbol: list[WeightRow]
 ) -> tuple[str, str, tuple[float, ...]]:
-    """Reference precedence, one request at a time."""
+    """Reference precedence, one request at a time (a calibrated row has expired at its end)."""
     name, horizon, ts = request
     for source, rows in (("calibrated", calibrated), ("symbol", symbol)):
-        valid = [r for r in rows if r[0] == name and r[1] == horizon and r[3] < ts <= r[4]]
+        valid = [
+            r
+            for r in rows
+            if r[0] == name
+            and r[1] == horizon
+            and r[3] < ts
+            and (ts < r[4] if source == "calibrated" else ts <= r[4])
+        ]
         if valid:
             best = max(valid, key=lambda r: r[3])
             return source, best[2], best[5]

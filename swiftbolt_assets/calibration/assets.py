@@ -4,23 +4,24 @@
   close of D on the evaluations known then, valid until the next session's close (the daily
   cadence's validity); a recorded fallback to the defaults when they cannot be fitted or do not
   help.
+- ``calibrated_weights`` (date × symbol): the same fit for the intraday horizons at the close of
+  every m15 bar of D, each version expiring 4 hours after its fit.
 - ``confidence_calibration`` (unpartitioned): per horizon and monthly cutoff, an isotonic map
   from raw confidence to the observed hit rate, written once per version.
 
 The loop back into the forecasts is cut at the warehouse (see ``forecasting.assets``): forecasts
 read the weights and calibration valid at their as-of time; they do not depend on these assets.
-``calibrated_weights`` (intraday, expiring after hours) joins this group with the intraday half.
 """
 
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from swiftbolt_assets.cadence import DAILY, CadenceSpec, weights_validity
+from swiftbolt_assets.cadence import DAILY, CadenceSpec, bar_slots, weights_validity
 from swiftbolt_assets.calendar import CALENDAR_FIRST
 from swiftbolt_assets.calibration.confidence import MIN_SAMPLES, fit_version, version_row
 from swiftbolt_assets.calibration.schema import calibration_schema, weights_schema
@@ -31,7 +32,8 @@ from swiftbolt_assets.calibration.store import (
     read_backtest_outcomes,
 )
 from swiftbolt_assets.calibration.weights import LOOKBACK, WeightFitParams, fit_weights
-from swiftbolt_assets.evaluation.store import read_evaluations
+from swiftbolt_assets.evaluation.outcomes import INSTANT_COLUMNS as INSTANTS
+from swiftbolt_assets.evaluation.store import LIVE_INPUTS, read_evaluations
 from swiftbolt_assets.forecasting.research import FORECAST_BACKTEST_PREDICTIONS
 from swiftbolt_assets.forecasting.retraining import due_versions
 from swiftbolt_assets.forecasting.schema import validated
@@ -39,20 +41,49 @@ from swiftbolt_assets.forecasting.store import last_session
 from swiftbolt_assets.market import MarketCalendarResource
 from swiftbolt_assets.metadata import by_horizon, markdown_table
 from swiftbolt_assets.partitions import PartitionSlice, date_window, go_live_date
+from swiftbolt_assets.settings import EXCHANGE_TIMEZONE
 from swiftbolt_assets.warehouse.resources import WarehouseResource
 from swiftbolt_assets.warehouse.slices import Partitions, SliceWrite, write_slices
 
 GROUP = "calibration"
 CONFIDENCE_CALIBRATION = dg.AssetKey("confidence_calibration")
-# Reads reach this far back in calendar days: the 250-evaluation weight lookback (about 363)
-# with room for gaps.
-WEIGHTS_READ_DAYS = 400
+# Reads reach this far back in calendar days: the 250-evaluation weight lookback (about 363
+# days of daily evaluations, about 10 sessions of intraday ones) with room for gaps.
+WEIGHTS_READ_DAYS = {"daily": 400, "intraday": 30}
+
+
+def fit_requests(
+    spec: CadenceSpec,
+    run_slice: PartitionSlice,
+    market: MarketCalendarResource,
+    now: datetime,
+) -> pl.DataFrame:
+    """(partition_date, symbol, fitted_at) of every fit of the run: daily, at the close of
+    each partition day; intraday, at the close of each m15 bar of the partition's session that
+    has closed by ``now`` (every version of the session, so a re-run writes them all again and
+    every forecast's weights version stays in the table)."""
+    pairs = run_slice.frame()
+    if spec.bar_minutes is None:
+        closes = market.close_times(run_slice.dates).select(
+            pl.col("session_date").alias("partition_date"), pl.col("close_utc").alias("fitted_at")
+        )
+        return pairs.join(closes, on="partition_date", how="left")
+    slots = bar_slots(spec, market.sessions_table(run_slice.dates[-1])).filter(
+        pl.col("session_date").is_in(run_slice.dates) & (pl.col("slot_end") <= now)
+    )
+    return pairs.join(
+        slots.select(
+            pl.col("session_date").alias("partition_date"), pl.col("slot_end").alias("fitted_at")
+        ),
+        on="partition_date",
+    )
 
 
 def build_weights_asset(
     partitions_def: dg.MultiPartitionsDefinition, spec: CadenceSpec = DAILY
 ) -> dg.AssetsDefinition:
-    """``symbol_model_weights`` (daily): layer weights per (symbol, horizon) and day."""
+    """The cadence's layer weights: ``symbol_model_weights`` (daily, per day) or
+    ``calibrated_weights`` (intraday, per m15 bar close, expiring after 4 hours)."""
 
     @dg.asset(
         name=spec.tables.weights,
@@ -65,10 +96,20 @@ def build_weights_asset(
         ],
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        description="Per (symbol, horizon), the SuperTrend / support-resistance / ensemble layer "
-        "weights fitted at the close of D on the last 250 evaluations known then (walk-forward "
-        "with an embargo, Brier score on the simplex), valid from that close until the next "
-        "session's close; or the recorded fallback to the defaults, with the reason.",
+        description=(
+            "Per (symbol, horizon), the SuperTrend / support-resistance / ensemble layer "
+            "weights fitted at the close of D on the last 250 evaluations known then "
+            "(walk-forward with an embargo, Brier score on the simplex), valid from that close "
+            "until the next session's close; or the recorded fallback to the defaults, with "
+            "the reason."
+            if spec.bar_minutes is None
+            else "Per (symbol, intraday horizon), the layer weights fitted at the close of every "
+            "m15 bar of the session D on the last 250 intraday evaluations whose target bar had "
+            "closed by then (walk-forward with an embargo, Brier score on the simplex); each "
+            "version serves forecasts made after its fit until it expires 4 hours later "
+            "(expires_at), first in the synthesizer's precedence; or the recorded fallback to "
+            "the defaults, with the reason."
+        ),
         metadata={"warehouse_tables": spec.tables.weights},
         kinds={"postgres", "polars"},
     )
@@ -83,31 +124,49 @@ def build_weights_asset(
         evaluations = read_evaluations(
             engine,
             run_slice.symbols,
-            run_slice.dates[0] - timedelta(days=WEIGHTS_READ_DAYS),
+            run_slice.dates[0] - timedelta(days=WEIGHTS_READ_DAYS[spec.name]),
             run_slice.dates[-1],
+            columns=(*LIVE_INPUTS, *INSTANTS) if spec.bar_minutes else LIVE_INPUTS,
             spec=spec,
         )
-        fitted = fit_weights(evaluations, run_slice.frame(), WeightFitParams(), spec)
-        sessions = market.sessions_table(run_slice.dates[-1])
-        fit_times = market.close_times(run_slice.dates)  # fitted at the close of D
-        validity = pl.concat(
-            [
-                fit_times.select(pl.col("session_date").alias("partition_date")),
-                weights_validity(spec, fit_times.get_column("close_utc"), sessions),
-            ],
-            how="horizontal",
+        requests = fit_requests(spec, run_slice, market, datetime.now(UTC))
+        fitted = fit_weights(evaluations, requests, WeightFitParams(), spec)
+        if spec.bar_minutes is None:
+            fitted = fitted.join(
+                requests.select("partition_date", "fitted_at").unique(), on="partition_date"
+            )
+        fit_times = fitted.get_column("fitted_at")
+        validity = weights_validity(
+            spec, fit_times.unique().sort(), market.sessions_table(run_slice.dates[-1])
+        ).rename({"valid_from": "fitted_at"})
+        # a version is named by its fit: the day (daily), the bar close in New York (intraday)
+        fit_name = (
+            pl.col("partition_date").dt.strftime("%Y%m%d")
+            if spec.bar_minutes is None
+            else pl.col("fitted_at")
+            .dt.convert_time_zone(EXCHANGE_TIMEZONE)
+            .dt.strftime("%Y%m%dT%H%M")
         )
-        rows = fitted.join(validity, on="partition_date", how="left").with_columns(
-            pl.format("{}-{}", pl.col("partition_date").dt.strftime("%Y%m%d"), "method").alias(
-                "version_id"
-            ),
-            pl.col("partition_date").alias("fitted_through"),
+        rows = (
+            fitted.join(validity, on="fitted_at", how="left")
+            .with_columns(
+                pl.format("{}-{}", fit_name, "method").alias("version_id"),
+                pl.col("partition_date").alias("fitted_through"),
+                pl.col("fitted_at").alias("valid_from"),
+            )
+            .drop("fitted_at")
         )
         rows = validated(rows, weights_schema(spec))
         compute_s = time.perf_counter() - started
         write_slices(
             engine,
-            [SliceWrite(spec.tables.weights, rows, Partitions(run_slice.pairs))],
+            [
+                SliceWrite(
+                    spec.tables.weights,
+                    rows.rename({"valid_until": spec.tables.weights_until}),
+                    Partitions(run_slice.pairs),
+                )
+            ],
             context.run.run_id,
         )
         write_s = time.perf_counter() - started - compute_s

@@ -1,7 +1,9 @@
 """Per (symbol, horizon) layer weights fitted walk-forward on past evaluations. Pure: no Dagster.
 
 At the close of D, for each (symbol, horizon) the last ``LOOKBACK`` evaluations with a target
-date on or before D (all known at that close) are used:
+date on or before D (all known at that close) are used (intraday, ``calibrated_weights``: at a
+bar close t, the last ``LOOKBACK`` evaluations whose target bar closed by t; "before" below is
+by bar closes):
 
 1. Validation: the latest ``max(MIN_VALIDATION, VALIDATION_FRACTION * n)`` of them.
 2. Training (for the diagnostics): the earlier evaluations whose target date is before the
@@ -45,7 +47,8 @@ VALIDATION_FRACTION = 0.25
 GRID_STEP = 0.05
 GAIN_TOLERANCE = 1e-9  # Brier units
 _PAIRS = [(i, j) for i in range(len(LAYERS)) for j in range(i, len(LAYERS))]
-_DAY_KEY = 1_000_000  # composite search key: group * _DAY_KEY + days since 1970
+# composite search key: group * _KEY + ticks (days since 1970, or minutes for bar closes)
+_KEY = 1_000_000_000
 
 WEIGHTS_COLUMNS = (
     "symbol",
@@ -125,8 +128,29 @@ def _row_terms(evaluations: pl.DataFrame) -> FloatArray:
     return np.hstack([gram, linear, np.ones((truth.size, 1))])
 
 
-def _days(dates: pl.Series) -> IntArray:
-    return dates.cast(pl.Int64).to_numpy()
+def _ticks(values: pl.Series) -> IntArray:
+    """Dates as days since 1970, instants as minutes since 1970 (search keys)."""
+    if values.dtype == pl.Date:
+        return values.cast(pl.Int64).to_numpy()
+    minutes: IntArray = (values.dt.epoch("s") // 60).cast(pl.Int64).to_numpy()
+    return minutes
+
+
+@dataclass(frozen=True)
+class _Keys:
+    """The columns that order a cadence's evaluations and requests: when an outcome became
+    known (``target``), when its forecast was made (``as_of``), when weights are fitted
+    (``at``): dates for daily, bar closes for intraday."""
+
+    target: str
+    as_of: str
+    at: str
+
+
+def _keys(spec: CadenceSpec) -> _Keys:
+    if spec.bar_minutes is None:
+        return _Keys("target_date", "as_of_date", "partition_date")
+    return _Keys("target_ts", "as_of_ts", "fitted_at")
 
 
 @dataclass(frozen=True)
@@ -140,17 +164,15 @@ class _Windows:
 
 
 def _windows(
-    usable: pl.DataFrame, wanted: pl.DataFrame, params: WeightFitParams
+    usable: pl.DataFrame, wanted: pl.DataFrame, params: WeightFitParams, keys: _Keys
 ) -> tuple[pl.DataFrame, _Windows]:
-    """Index the windows of every (symbol, horizon, partition_date) request in ``usable``
-    (sorted by symbol, horizon, target_date) with one vectorized search."""
+    """Index the windows of every (symbol, horizon, fit time) request in ``usable`` (sorted by
+    symbol, horizon, target) with one vectorized search."""
     groups = usable.select("symbol", "horizon").unique(maintain_order=True)
     groups = groups.with_row_index("_group").with_columns(pl.col("_group").cast(pl.Int64))
     usable = usable.join(groups, on=["symbol", "horizon"], how="left", maintain_order="left")
-    keys = usable.get_column("_group").to_numpy() * _DAY_KEY + _days(
-        usable.get_column("target_date")
-    )
-    as_of_days = _days(usable.get_column("as_of_date"))
+    search = usable.get_column("_group").to_numpy() * _KEY + _ticks(usable.get_column(keys.target))
+    as_of_days = _ticks(usable.get_column(keys.as_of))
     first = (
         usable.with_row_index("_pos")
         .group_by("_group")
@@ -161,8 +183,8 @@ def _windows(
     )
     has_group = wanted.get_column("_group").is_not_null().to_numpy()
     group = wanted.get_column("_group").fill_null(0).to_numpy()
-    day = _days(wanted.get_column("partition_date"))
-    end = np.where(has_group, np.searchsorted(keys, group * _DAY_KEY + day, side="right"), 0)
+    day = _ticks(wanted.get_column(keys.at))
+    end = np.where(has_group, np.searchsorted(search, group * _KEY + day, side="right"), 0)
     start = np.where(
         has_group,
         np.maximum(wanted.get_column("_start").fill_null(0).to_numpy(), end - params.lookback),
@@ -181,7 +203,7 @@ def _windows(
     else:
         first_validation_as_of = np.zeros_like(n)
     # training outcomes must be known when the first validation forecast was made
-    train_limit = np.searchsorted(keys, group * _DAY_KEY + first_validation_as_of, side="left")
+    train_limit = np.searchsorted(search, group * _KEY + first_validation_as_of, side="left")
     train_end = np.clip(np.minimum(train_limit, validation_start), start, None)
     return wanted, _Windows(start, train_end, validation_start, end)
 
@@ -193,24 +215,29 @@ def fit_weights(
     spec: CadenceSpec = DAILY,
 ) -> pl.DataFrame:
     """``WEIGHTS_COLUMNS`` rows for every (symbol, partition_date) of ``requests`` × the
-    cadence's horizons.
+    cadence's horizons (intraday: every (symbol, partition_date, fitted_at), and the rows
+    carry ``fitted_at``: weights fitted at that bar close on the evaluations whose target
+    bar had closed by then).
 
     ``evaluations``: (symbol, horizon, as_of_date, target_date, realized_label and the nine
-    layer probabilities) of the requested symbols, target dates up to the latest request.
+    layer probabilities; intraday also as_of_ts and target_ts) of the requested symbols,
+    targets up to the latest request.
     """
+    keys = _keys(spec)
+    extra = [] if spec.bar_minutes is None else ["fitted_at"]
     params = params or WeightFitParams()
     default = np.asarray([[DEFAULT_WEIGHTS[layer] for layer in LAYERS]])
     grid = simplex_grid(params.grid_step)
     usable = evaluations.drop_nulls([f"{layer}_p_{c}" for layer in LAYERS for c in CLASSES]).sort(
-        "symbol", "horizon", "target_date"
+        "symbol", "horizon", keys.target
     )
     wanted = (
-        requests.select("symbol", "partition_date")
+        requests.select("symbol", "partition_date", *extra)
         .unique()
         .join(pl.DataFrame({"horizon": list(spec.horizons)}), how="cross")
-        .sort("partition_date", "symbol", "horizon")
+        .sort(keys.at, "symbol", "horizon")
     )
-    wanted, w = _windows(usable, wanted, params)
+    wanted, w = _windows(usable, wanted, params, keys)
     terms = _row_terms(usable) if usable.height else np.zeros((0, 10))
     prefix = np.vstack([np.zeros((1, 10)), np.cumsum(terms, axis=0)])
 
@@ -240,7 +267,7 @@ def fit_weights(
         return pl.Series(np.where(fitted, values, np.nan)).fill_nan(None)
 
     return (
-        wanted.select("symbol", "horizon", "partition_date")
+        wanted.select("symbol", "horizon", "partition_date", *extra)
         .with_columns(
             pl.Series("method", method, dtype=pl.String),
             *(pl.Series(f"w_{layer}", chosen[:, i]) for i, layer in enumerate(LAYERS)),
@@ -277,6 +304,6 @@ def fit_weights(
             .otherwise(None)
             .alias("fallback_reason")
         )
-        .select(WEIGHTS_COLUMNS)
-        .sort("partition_date", "symbol", "horizon")
+        .select(*WEIGHTS_COLUMNS, *extra)
+        .sort(keys.at, "symbol", "horizon")
     )

@@ -13,14 +13,14 @@ The layer weights and the confidence calibration fitted on these evaluations are
 """
 
 import time
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 import polars as pl
 
 from swiftbolt_assets.cadence import DAILY, CadenceSpec
 from swiftbolt_assets.evaluation.live import WINDOWS, live_scores
-from swiftbolt_assets.evaluation.outcomes import EVALUATION_COLUMNS, evaluate
+from swiftbolt_assets.evaluation.outcomes import evaluate, evaluation_columns
 from swiftbolt_assets.evaluation.schema import evaluations_schema, live_schema
 from swiftbolt_assets.evaluation.store import read_bars, read_evaluations, read_forecasts_due
 from swiftbolt_assets.forecasting.schema import validated
@@ -64,15 +64,24 @@ def _evaluations_asset(
             dg.AssetDep(OHLC_BARS),
             dg.AssetDep(
                 dg.AssetKey(spec.tables.forecasts),
-                partition_mapping=date_window(-spec.evaluation_days, -1),
+                # daily: forecasts of the 126 sessions before D; intraday: of D itself
+                partition_mapping=date_window(
+                    -spec.evaluation_days, -1 if spec.crosses_sessions else 0
+                ),
             ),
         ],
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        description="Every daily forecast whose target date is D, scored on the final d1 bar of "
-        "D: realized return (split/dividend adjusted) and label under the forecast's own "
+        description=(
+            "Every daily forecast whose target date is D, scored on the final d1 bar of D"
+            if spec.crosses_sessions
+            else f"Every intraday forecast of the session D whose target bar has ended, scored "
+            f"on the final {spec.timeframe} bar that ends at its target time (a 1h forecast "
+            "four bars after its as-of bar)"
+        )
+        + ": realized return (split/dividend adjusted) and label under the forecast's own "
         "thresholds, label and direction right or wrong, price error, inside the band; with the "
-        "forecast's key, probabilities and versions. Daily horizons only.",
+        f"forecast's key, probabilities and versions. {spec.name.capitalize()} horizons only.",
         metadata={"warehouse_tables": spec.tables.evaluations},
         kinds={"postgres", "polars"},
         check_specs=[
@@ -94,6 +103,11 @@ def _evaluations_asset(
         engine = warehouse.engine()
         run_slice = PartitionSlice.from_keys(list(context.partition_keys))
         forecasts = read_forecasts_due(engine, run_slice.pairs, spec)
+        not_due = 0
+        if not spec.crosses_sessions and forecasts.height:  # today's later targets: not yet
+            due = pl.col("target_ts") <= datetime.now(UTC)
+            not_due = forecasts.filter(~due).height
+            forecasts = forecasts.filter(due)
         evaluations = pl.DataFrame()
         pending = pl.DataFrame(schema={"reason": pl.String})
         if forecasts.height:
@@ -111,7 +125,7 @@ def _evaluations_asset(
             closes = market.sessions_table(last).select("session_date", "close_utc")
             evaluations, pending = evaluate(forecasts, bars, closes, spec)
             evaluations = validated(
-                evaluations.select(EVALUATION_COLUMNS), evaluations_schema(spec)
+                evaluations.select(evaluation_columns(spec)), evaluations_schema(spec)
             )
         compute_s = time.perf_counter() - started
         write_slices(
@@ -128,7 +142,7 @@ def _evaluations_asset(
         )
         examples = (
             pending.head(5)
-            .select(pl.format("{} {} as of {}: {}", "symbol", "horizon", "as_of_date", "reason"))
+            .select(pl.format("{} {} as of {}: {}", "symbol", "horizon", "as_of", "reason"))
             .to_series()
             .to_list()
             if pending.height
@@ -140,6 +154,7 @@ def _evaluations_asset(
             metadata={
                 "dagster/row_count": evaluations.height,
                 "forecasts_due": forecasts.height,
+                "not_due_yet": not_due,
                 "pending": pending.height,
                 "pending_examples": dg.MetadataValue.json(examples),
                 "by_horizon": by_horizon(

@@ -144,12 +144,15 @@ def live_scores(
 
     ``evaluations``: rows of ``forecast_evaluations_daily`` (at least the scored columns) of the
     requested symbols with target dates up to the latest requested day, reaching back far
-    enough for the largest window. ``spec`` gives each horizon's length in sessions (the
-    intervals' blocks are ``BLOCK_FACTOR`` times it); ``n_boot`` bootstrap replicates each.
+    enough for the largest window. ``spec`` gives the sessions each horizon's labels overlap
+    across (the intervals' blocks are ``BLOCK_FACTOR`` times it: ``sessions_spanned``);
+    ``n_boot`` bootstrap replicates each.
     """
     if evaluations.is_empty() or requests.is_empty():
         return pl.DataFrame(schema=LIVE_SCHEMA)
-    rows = _row_quantities(evaluations).sort("symbol", "horizon", "target_date")
+    # an intraday session has many evaluations: in the order of their target bars
+    within = ["target_ts"] if "target_ts" in evaluations.columns else []
+    rows = _row_quantities(evaluations.sort("symbol", "horizon", "target_date", *within))
     names = [c for c in rows.columns if c.startswith("q_")]
     values = rows.select(names).to_numpy().astype(np.float64)
     prefix = np.vstack([np.zeros((1, len(names))), np.cumsum(values, axis=0)])
@@ -165,7 +168,9 @@ def live_scores(
     ends = (
         wanted.sort("partition_date")
         .join_asof(
-            rows.select("_group", "target_date", "_pos").sort("target_date"),
+            rows.group_by("_group", "target_date")
+            .agg(pl.col("_pos").max())  # the day's last evaluation
+            .sort("target_date"),
             left_on="partition_date",
             right_on="target_date",
             by="_group",
@@ -185,7 +190,10 @@ def live_scores(
     stats = _interval_stats(rows)
     block = (
         ends.get_column("horizon")
-        .replace_strict(dict(spec.horizons), return_dtype=pl.Int64)
+        .replace_strict(
+            {h: spec.sessions_spanned(bars) for h, bars in spec.horizons.items()},
+            return_dtype=pl.Int64,
+        )
         .to_numpy()
         * BLOCK_FACTOR
     )

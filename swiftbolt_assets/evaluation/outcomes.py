@@ -1,6 +1,10 @@
 """Score forecasts on the final bar of their target date. Pure: no Dagster.
 
-The bars are the cadence's (``CadenceSpec.timeframe``: ``d1`` for the daily forecasts).
+The bars are the cadence's (``CadenceSpec.timeframe``: ``d1`` for the daily forecasts, ``m15``
+for the intraday ones). An intraday forecast made at the close of an m15 bar (``as_of_ts``) is
+scored on the m15 bar that ends at its ``target_ts`` (a 1h forecast four bars on, never the
+next bar), final when written at or after that bar's end; within one session, so no split or
+dividend falls inside its window (``adjustment_factor`` 1).
 
 A forecast (symbol, as_of_date, horizon) made at the close of ``as_of_date`` is scored on the
 close of its ``target_date`` (``horizon_days`` sessions later):
@@ -25,7 +29,7 @@ and is reported as pending with the reason.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import polars as pl
 
@@ -100,6 +104,56 @@ EVALUATION_COLUMNS = (
 )
 
 
+INSTANT_COLUMNS = ("as_of_ts", "target_ts")
+
+
+def evaluation_columns(spec: CadenceSpec = DAILY) -> tuple[str, ...]:
+    """An evaluation row's columns (intraday: also the as-of and target bars' closes)."""
+    if spec.bar_minutes is None:
+        return EVALUATION_COLUMNS
+    return (*EVALUATION_COLUMNS, *INSTANT_COLUMNS)
+
+
+def _bar_joins(
+    forecasts: pl.DataFrame, bars: pl.DataFrame, closes_utc: pl.DataFrame, spec: CadenceSpec
+) -> pl.DataFrame:
+    """``forecasts`` with their target bar (``target_close``, ``bar_run_id``,
+    ``bar_created_at``), the end it must be written after (``close_utc``), their as-of bar's
+    ``as_of_close``, and the target bar's name for messages (``_target``)."""
+    own = bars.filter(pl.col("timeframe") == spec.timeframe)
+    if spec.bar_minutes is None:
+        target_key, as_of_key = ["symbol", "target_date"], ["symbol", "as_of_date"]
+        keyed = own.with_columns(
+            pl.col("session_date").alias("target_date"), pl.col("session_date").alias("as_of_date")
+        )
+        ends = closes_utc.select(pl.col("session_date").alias("target_date"), "close_utc")
+    else:
+        end = pl.col("ts") + timedelta(minutes=spec.bar_minutes)
+        target_key, as_of_key = ["symbol", "target_ts"], ["symbol", "as_of_ts"]
+        keyed = own.with_columns(end.alias("target_ts"), end.alias("as_of_ts"))
+        ends = None
+    joined = forecasts.join(
+        keyed.select(
+            *target_key,
+            pl.col("close").alias("target_close"),
+            pl.col("run_id").alias("bar_run_id"),
+            pl.col("created_at").alias("bar_created_at"),
+        ),
+        on=target_key,
+        how="left",
+    ).join(keyed.select(*as_of_key, pl.col("close").alias("as_of_close")), on=as_of_key, how="left")
+    if ends is not None:
+        return joined.join(ends, on="target_date", how="left").with_columns(
+            pl.col("target_date").cast(pl.String).alias("_target"),
+            pl.col("as_of_date").cast(pl.String).alias("_as_of"),
+        )
+    return joined.with_columns(
+        pl.col("target_ts").alias("close_utc"),
+        pl.col("target_ts").dt.strftime("%Y-%m-%d %H:%M UTC").alias("_target"),
+        pl.col("as_of_ts").dt.strftime("%Y-%m-%d %H:%M UTC").alias("_as_of"),
+    )
+
+
 def window_factors(forecasts: pl.DataFrame, bars: pl.DataFrame, through: date) -> pl.Series:
     """Per forecast row, the product of the price factors of the events in
     (as_of_date, target_date] (1.0 when there is none).
@@ -136,11 +190,12 @@ def evaluate(
     spec: CadenceSpec = DAILY,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(evaluations, pending) of ``forecasts`` (``FORECAST_FIELDS`` + ``close``, ``label``,
-    ``run_id``) against the raw d1 ``bars`` (as in ``window_factors``, plus ``run_id`` and
-    ``created_at``).
+    ``run_id``; intraday: + ``as_of_ts``, ``target_ts``) against the raw ``bars`` of the
+    cadence (as in ``window_factors``, plus ``ts``, ``run_id`` and ``created_at``).
 
     ``closes_utc``: (session_date, close_utc) of the exchange sessions. ``pending`` has
-    (symbol, as_of_date, horizon, target_date, reason) for forecasts not scored (no final bar).
+    (symbol, as_of_date, horizon, target_date, as_of and target: the bars' names, reason) for
+    forecasts not scored (no final bar).
     """
     if forecasts.is_empty():
         return pl.DataFrame(), pl.DataFrame(
@@ -149,42 +204,24 @@ def evaluate(
                 "as_of_date": pl.Date,
                 "horizon": pl.String,
                 "target_date": pl.Date,
+                "as_of": pl.String,
+                "target": pl.String,
                 "reason": pl.String,
             }
         )
     through = forecasts.get_column("target_date").max()
     assert isinstance(through, date)
     timeframe = spec.timeframe
-    daily = bars.filter(pl.col("timeframe") == timeframe)
-    target_bar = daily.select(
-        "symbol",
-        pl.col("session_date").alias("target_date"),
-        pl.col("close").alias("target_close"),
-        pl.col("run_id").alias("bar_run_id"),
-        pl.col("created_at").alias("bar_created_at"),
-    )
-    as_of_bar = daily.select(
-        "symbol",
-        pl.col("session_date").alias("as_of_date"),
-        pl.col("close").alias("as_of_close"),
-    )
-    joined = (
-        forecasts.join(target_bar, on=["symbol", "target_date"], how="left")
-        .join(as_of_bar, on=["symbol", "as_of_date"], how="left")
-        .join(
-            closes_utc.select(pl.col("session_date").alias("target_date"), "close_utc"),
-            on="target_date",
-            how="left",
-        )
-    )
+    joined = _bar_joins(forecasts, bars, closes_utc, spec)
+    ends = "the session's close" if spec.bar_minutes is None else "its end"
     reason = (
         pl.when(pl.col("target_close").is_null())
-        .then(pl.format(f"no {timeframe} bar for {{}} yet", pl.col("target_date")))
+        .then(pl.format(f"no {timeframe} bar for {{}} yet", pl.col("_target")))
         .when(pl.col("close_utc").is_null() | (pl.col("bar_created_at") < pl.col("close_utc")))
         .then(
             pl.format(
-                "the {} bar is partial: written at {} UTC, before the session's close at {} UTC",
-                pl.col("target_date"),
+                f"the {{}} bar is partial: written at {{}} UTC, before {ends} at {{}} UTC",
+                pl.col("_target"),
                 pl.col("bar_created_at").dt.strftime("%Y-%m-%d %H:%M:%S"),
                 pl.col("close_utc").dt.strftime("%Y-%m-%d %H:%M"),
             )
@@ -195,10 +232,21 @@ def evaluate(
     )
     joined = joined.with_columns(reason.alias("reason"))
     pending = joined.filter(pl.col("reason").is_not_null()).select(
-        "symbol", "as_of_date", "horizon", "target_date", "reason"
+        "symbol",
+        "as_of_date",
+        "horizon",
+        "target_date",
+        pl.col("_as_of").alias("as_of"),
+        pl.col("_target").alias("target"),
+        "reason",
     )
     ready = joined.filter(pl.col("reason").is_null())
-    ready = ready.with_columns(window_factors(ready, bars, through).alias("adjustment_factor"))
+    factors = (
+        window_factors(ready, bars, through)
+        if spec.crosses_sessions
+        else pl.Series([1.0] * ready.height, dtype=pl.Float64)
+    )
+    ready = ready.with_columns(factors.alias("adjustment_factor"))
     realized = pl.col("target_close") / (pl.col("as_of_close") * pl.col("adjustment_factor")) - 1
     ready = ready.with_columns(realized.alias("realized_return")).with_columns(
         class_names(
@@ -243,5 +291,6 @@ def evaluate(
         pl.col("run_id").alias("forecast_run_id"),
         "bar_run_id",
         "bar_created_at",
+        *(INSTANT_COLUMNS if spec.bar_minutes is not None else ()),
     )
     return evaluations, pending

@@ -8,7 +8,7 @@ import polars as pl
 
 from swiftbolt_assets.cadence import DAILY, CadenceSpec
 from swiftbolt_assets.evaluation.live import INTERVAL_SCORES, LIVE_COLUMNS
-from swiftbolt_assets.evaluation.outcomes import EVALUATION_COLUMNS
+from swiftbolt_assets.evaluation.outcomes import evaluation_columns
 from swiftbolt_assets.forecasting.forecast import LAYER_PROBABILITY_COLUMNS
 from swiftbolt_assets.forecasting.labels import CLASSES
 from swiftbolt_assets.forecasting.schema import UNIT, finite
@@ -22,7 +22,8 @@ def rows_where(data: pa.PolarsData, expression: pl.Expr) -> pl.LazyFrame:
 
 
 def evaluations_schema(spec: CadenceSpec = DAILY) -> pa.DataFrameSchema:
-    """A ``forecast_evaluations_daily`` row: one per evaluated forecast."""
+    """An evaluation row: one per evaluated forecast (intraday: keyed by its as-of bar's
+    close, scored on the bar that ends at ``target_ts``, in the same session)."""
     floats = (
         "predicted_return",
         "lower_band",
@@ -66,18 +67,26 @@ def evaluations_schema(spec: CadenceSpec = DAILY) -> pa.DataFrameSchema:
         "bar_run_id": pa.Column(str),
         "bar_created_at": pa.Column(pl.Datetime("us", "UTC")),
     }
-    assert set(columns) == set(EVALUATION_COLUMNS)
+    intraday = spec.bar_minutes is not None
+    if intraday:
+        columns |= {c: pa.Column(pl.Datetime("us", "UTC")) for c in ("as_of_ts", "target_ts")}
+    assert set(columns) == set(evaluation_columns(spec))
+    timing = (
+        (pl.col("target_date") == pl.col("as_of_date"))
+        & (pl.col("target_ts") > pl.col("as_of_ts"))
+        & (pl.col("bar_created_at") >= pl.col("target_ts"))
+        if intraday
+        else pl.col("target_date") > pl.col("as_of_date")
+    )
     return pa.DataFrameSchema(
         columns,
-        unique=["symbol", "as_of_date", "horizon"],
+        unique=["symbol", "as_of_ts" if intraday else "as_of_date", "horizon"],
         strict=True,
         name=spec.tables.evaluations,
         checks=[
             pa.Check(
                 lambda d: rows_where(
-                    d,
-                    (pl.col("target_date") == pl.col("partition_date"))
-                    & (pl.col("target_date") > pl.col("as_of_date")),
+                    d, (pl.col("target_date") == pl.col("partition_date")) & timing
                 )
             ),
             pa.Check(

@@ -26,8 +26,16 @@ _STRINGS = {
     "realized_label",
 }
 _DATES = {"as_of_date", "target_date", "partition_date"}
+_INSTANTS = {"as_of_ts", "target_ts"}
 _INTS = {"horizon_days"}
 _BOOLS = {"label_correct", "direction_correct", "inside_band"}
+
+
+def _select(columns: Iterable[str], alias: str = "") -> str:
+    """The SQL select list of ``columns`` (instants as epoch microseconds: ``_schema``)."""
+    return ", ".join(
+        f"{epoch_us(alias + c)} AS {c}_us" if c in _INSTANTS else alias + c for c in columns
+    )
 
 
 def _schema(columns: Iterable[str]) -> dict[str, pl.DataType]:
@@ -42,7 +50,11 @@ def _schema(columns: Iterable[str]) -> dict[str, pl.DataType]:
             return pl.Boolean()
         return pl.Float64()
 
-    return {c: dtype(c) for c in columns}
+    return {(f"{c}_us" if c in _INSTANTS else c): dtype(c) for c in columns}
+
+
+def _instants(frame: pl.DataFrame) -> pl.DataFrame:
+    return with_timestamps(frame, *(c for c in _INSTANTS if f"{c}_us" in frame.columns))
 
 
 def read_forecasts_due(
@@ -50,15 +62,17 @@ def read_forecasts_due(
 ) -> pl.DataFrame:
     """The cadence's forecast rows whose (target_date, symbol) is one of ``pairs``."""
     columns = [*FORECAST_FIELDS, "close", "label", "run_id"]
+    if spec.bar_minutes is not None:
+        columns += sorted(_INSTANTS)
     query = (
-        f"SELECT {', '.join(f'f.{c}' for c in columns)} FROM _run_slice s "
+        f"SELECT {_select(columns, 'f.')} FROM _run_slice s "
         f"JOIN {spec.tables.forecasts} f "
         "ON f.target_date = s.partition_date AND f.symbol = s.symbol "
         "ORDER BY f.symbol, f.target_date, f.horizon_days"
     )
     with engine.begin() as conn:
         stage_slice(conn, pairs)
-        return query_frame(conn, query, {}, _schema(columns))
+        return _instants(query_frame(conn, query, {}, _schema(columns)))
 
 
 def read_bars(
@@ -67,7 +81,8 @@ def read_bars(
     """Raw bars of the cadence's timeframe of ``symbols`` with sessions in [first, last], with
     who wrote them when."""
     query = (
-        "SELECT symbol, timeframe, session_date, close, split_coefficient, "
+        f"SELECT symbol, timeframe, session_date, {epoch_us('ts')} AS ts_us, close, "
+        "split_coefficient, "
         f"dividend_amount, run_id, {epoch_us('created_at')} AS created_at_us FROM ohlc_bars "
         "WHERE timeframe = %(timeframe)s AND symbol = ANY(%(symbols)s) "
         "AND session_date BETWEEN %(first)s AND %(last)s ORDER BY symbol, session_date"
@@ -76,6 +91,7 @@ def read_bars(
         "symbol": pl.String(),
         "timeframe": pl.String(),
         "session_date": pl.Date(),
+        "ts_us": pl.Int64(),
         "close": pl.Float64(),
         "split_coefficient": pl.Float64(),
         "dividend_amount": pl.Float64(),
@@ -89,7 +105,7 @@ def read_bars(
             {"symbols": symbols, "first": first, "last": last, "timeframe": spec.timeframe},
             schema,
         )
-    return with_timestamps(frame, "created_at")
+    return with_timestamps(frame, "ts", "created_at")
 
 
 LIVE_INPUTS = (
@@ -124,8 +140,10 @@ def read_evaluations(
     """The cadence's evaluation rows (of ``symbols``, or all) with target dates in
     [since, through]."""
     wanted = list(columns)
+    if spec.bar_minutes is not None and "target_ts" not in wanted:
+        wanted.append("target_ts")  # the order of a session's evaluations
     # COPY's CSV writes booleans as t/f: read them as 0/1 and type them back
-    select = ", ".join(f"{c}::int AS {c}" if c in _BOOLS else c for c in wanted)
+    select = ", ".join(f"{c}::int AS {c}" if c in _BOOLS else _select([c]) for c in wanted)
     schema = {c: (pl.Int8() if c in _BOOLS else t) for c, t in _schema(wanted).items()}
     where = "target_date BETWEEN %(since)s AND %(through)s"
     if symbols is not None:
@@ -138,4 +156,4 @@ def read_evaluations(
         frame = query_frame(
             conn, query, {"symbols": symbols, "since": since, "through": through}, schema
         )
-    return frame.with_columns(pl.col(c).cast(pl.Boolean) for c in wanted if c in _BOOLS)
+    return _instants(frame).with_columns(pl.col(c).cast(pl.Boolean) for c in wanted if c in _BOOLS)

@@ -11,10 +11,13 @@ backtest is in ``research``.
 """
 
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import dagster as dg
 import polars as pl
+import sqlalchemy as sa
 
 from swiftbolt_assets.cadence import DAILY, CadenceSpec
 from swiftbolt_assets.features.assets import FEATURES
@@ -22,7 +25,12 @@ from swiftbolt_assets.forecasting.cross_section import with_cross_section
 from swiftbolt_assets.forecasting.forecast import contradictions
 from swiftbolt_assets.forecasting.models_asset import FORECAST_MODELS, GROUP
 from swiftbolt_assets.forecasting.schema import forecasts_schema, skips_schema, validated
-from swiftbolt_assets.forecasting.serving import forecast_inputs, input_skips, serve_forecasts
+from swiftbolt_assets.forecasting.serving import (
+    ForecastRun,
+    forecast_inputs,
+    input_skips,
+    serve_forecasts,
+)
 from swiftbolt_assets.forecasting.store import (
     calibration_versions,
     load_model,
@@ -124,44 +132,14 @@ def build_ml_forecasts_asset(
             sessions=sessions,
             spec=spec,
         )
-        produced = not run.forecasts.is_empty()
-        forecasts = validated(run.forecasts, forecasts_schema(spec)) if produced else run.forecasts
-        skipped = validated(
-            run.skips.with_columns(pl.col("as_of_date").alias("partition_date")),
-            skips_schema(spec),
-        )
-        compute_s = time.perf_counter() - started
-        bad = contradictions(forecasts) if produced else pl.DataFrame()
-        deleted, written = write_forecasts(
-            engine, forecasts, skipped, run_slice.pairs, context.run.run_id
-        )
-        write_s = time.perf_counter() - started - compute_s
-        reasons = (
-            skipped.group_by("reason").len().sort("len", descending=True).head(10).rows()
-            if skipped.height
-            else []
-        )
-        context.log.info(
-            f"{written} forecasts for {len(run_slice.pairs)} (day, symbol) pairs, "
-            f"{skipped.height} skips, {len(run.model_versions)} model version(s), computed in "
-            f"{compute_s:.2f}s, written in {write_s:.2f}s (replaced {deleted})"
-        )
-        sources = dict(forecasts.group_by("weights_source").len().rows()) if produced else {}
+        report = publish_forecasts(context, engine, run, run_slice, spec=spec, started=started)
         return dg.MaterializeResult(
-            metadata={
-                "dagster/row_count": written,
-                "skips": skipped.height,
-                "skip_reasons": dg.MetadataValue.json([[r, n] for r, n in reasons]),
-                "model_versions": dg.MetadataValue.json(run.model_versions),
-                "weights_sources": dg.MetadataValue.json(sources),
-                "compute_seconds": round(compute_s, 3),
-                "write_seconds": round(write_s, 3),
-            },
+            metadata=report.metadata,
             check_results=[
                 dg.AssetCheckResult(
                     check_name=LABELS_AGREE,
-                    passed=bad.height == 0,
-                    metadata={"contradictions": bad.height},
+                    passed=report.contradictions == 0,
+                    metadata={"contradictions": report.contradictions},
                 ),
                 dg.AssetCheckResult(
                     check_name=WHOLE_UNIVERSE,
@@ -173,3 +151,59 @@ def build_ml_forecasts_asset(
         )
 
     return ml_forecasts_daily
+
+
+@dataclass(frozen=True)
+class ForecastReport:
+    """What a forecasts run wrote, for the UI: metadata and the contradicting rows' count."""
+
+    metadata: dict[str, Any]
+    contradictions: int
+
+
+def publish_forecasts(
+    context: dg.AssetExecutionContext,
+    engine: sa.Engine,
+    run: ForecastRun,
+    run_slice: PartitionSlice,
+    *,
+    spec: CadenceSpec,
+    started: float,
+) -> ForecastReport:
+    """Validate a run's forecasts and skips against the cadence's contracts, replace its slice
+    of both tables in one transaction, log and report it."""
+    produced = not run.forecasts.is_empty()
+    forecasts = validated(run.forecasts, forecasts_schema(spec)) if produced else run.forecasts
+    skipped = validated(
+        run.skips.with_columns(pl.col("as_of_date").alias("partition_date")),
+        skips_schema(spec),
+    )
+    compute_s = time.perf_counter() - started
+    bad = contradictions(forecasts).height if produced else 0
+    deleted, written = write_forecasts(
+        engine, forecasts, skipped, run_slice.pairs, context.run.run_id, spec=spec
+    )
+    write_s = time.perf_counter() - started - compute_s
+    reasons = (
+        skipped.group_by("reason").len().sort("len", descending=True).head(10).rows()
+        if skipped.height
+        else []
+    )
+    context.log.info(
+        f"{written} forecasts for {len(run_slice.pairs)} (day, symbol) pairs, "
+        f"{skipped.height} skips, {len(run.model_versions)} model version(s), computed in "
+        f"{compute_s:.2f}s, written in {write_s:.2f}s (replaced {deleted})"
+    )
+    sources = dict(forecasts.group_by("weights_source").len().rows()) if produced else {}
+    return ForecastReport(
+        {
+            "dagster/row_count": written,
+            "skips": skipped.height,
+            "skip_reasons": dg.MetadataValue.json([[r, n] for r, n in reasons]),
+            "model_versions": dg.MetadataValue.json(run.model_versions),
+            "weights_sources": dg.MetadataValue.json(sources),
+            "compute_seconds": round(compute_s, 3),
+            "write_seconds": round(write_s, 3),
+        },
+        bad,
+    )

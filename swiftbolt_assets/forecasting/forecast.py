@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from swiftbolt_assets.cadence import target_sessions
+from swiftbolt_assets.cadence import DAILY, CadenceSpec, target_sessions
 from swiftbolt_assets.forecasting.labels import CLASSES, threshold_exprs
 from swiftbolt_assets.forecasting.models import HorizonModel
 from swiftbolt_assets.forecasting.shrinkage import shrink
@@ -65,6 +65,14 @@ FORECAST_COLUMNS = (
     "feature_ts",
     "features_run_id",
 )
+# An intraday row is keyed by its bars' closes too (its dates are the session's).
+INSTANT_COLUMNS = ("as_of_ts", "target_ts")
+
+
+def forecast_columns(spec: CadenceSpec = DAILY) -> tuple[str, ...]:
+    """The columns of a forecast row of the cadence (``FORECAST_COLUMNS``, plus the as-of and
+    target bar closes for an intraday cadence)."""
+    return FORECAST_COLUMNS if spec.bar_minutes is None else (*FORECAST_COLUMNS, *INSTANT_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -99,9 +107,15 @@ class ServingModel:
 
 
 def forecast_rows(
-    rows: pl.DataFrame, horizon: str, serving: ServingModel, sessions: list[date]
+    rows: pl.DataFrame,
+    horizon: str,
+    serving: ServingModel,
+    sessions: list[date],
+    spec: CadenceSpec = DAILY,
 ) -> pl.DataFrame:
-    """Forecasts of ``rows`` (model inputs + as_of_date, features_run_id, resolved weights)."""
+    """Forecasts of ``rows`` (model inputs + as_of_date, features_run_id, resolved weights;
+    an intraday cadence's rows also ``as_of_ts`` and their horizon's ``target_ts``, in the
+    as-of session: its target date is the as-of date)."""
     model = serving.model
     days = model.horizon_days
     layers = {
@@ -134,7 +148,11 @@ def forecast_rows(
         "as_of_date",
         pl.lit(horizon).alias("horizon"),
         pl.lit(days, dtype=pl.Int32).alias("horizon_days"),
-        target_sessions(rows.get_column("as_of_date"), days, sessions),
+        (
+            target_sessions(rows.get_column("as_of_date"), days, sessions)
+            if spec.crosses_sessions
+            else pl.col("as_of_date").alias("target_date")
+        ),
         pl.col("as_of_date").alias("partition_date"),
         pl.col("adj_close").alias("close"),
         pl.Series("label", np.asarray(CLASSES)[label], dtype=pl.String),
@@ -164,6 +182,7 @@ def forecast_rows(
         pl.lit(serving.calibration_version, dtype=pl.String).alias("calibration_version"),
         pl.col("ts").alias("feature_ts"),
         "features_run_id",
+        *(INSTANT_COLUMNS if spec.bar_minutes is not None else ()),
     )
 
 

@@ -97,10 +97,11 @@ def validation_forecast(
 
 
 def judge(
-    split: Split, horizon: str, bars: int, ensemble: FloatArray, *, n_boot: int = 1000
+    split: Split, horizon: str, sessions: int, ensemble: FloatArray, *, n_boot: int = 1000
 ) -> Judgement:
     """Fit, cross-fit and bound the version's weight against climatology on its validation
-    rows (``ensemble``: its ensemble's validation probabilities)."""
+    rows (``ensemble``: its ensemble's validation probabilities); ``sessions``: how many
+    sessions the horizon's labels overlap across (``CadenceSpec.sessions_spanned``)."""
     synthesized, climatology = validation_forecast(split, horizon, ensemble)
     validation = split.validation
     bound = skill_bound(
@@ -109,8 +110,8 @@ def judge(
         validation.get_column("session_date"),
         validation.get_column(f"fwd_{horizon}").to_numpy(),
         climatology,
-        block_length=bars,
-        purge_sessions=bars,
+        block_length=sessions,
+        purge_sessions=sessions,
         n_boot=n_boot,
     )
     reason = serving_decision(bound)

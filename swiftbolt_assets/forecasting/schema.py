@@ -11,7 +11,7 @@ import pandera.polars as pa
 import polars as pl
 
 from swiftbolt_assets.cadence import DAILY, CadenceSpec
-from swiftbolt_assets.forecasting.forecast import FORECAST_COLUMNS, LAYER_PROBABILITY_COLUMNS
+from swiftbolt_assets.forecasting.forecast import LAYER_PROBABILITY_COLUMNS, forecast_columns
 from swiftbolt_assets.forecasting.intervals import METRICS as INTERVAL_METRICS
 from swiftbolt_assets.forecasting.labels import CLASSES
 from swiftbolt_assets.ingestion.sources import SYMBOL_PATTERN
@@ -29,7 +29,8 @@ def finite() -> pa.Check:
 
 
 def forecasts_schema(spec: CadenceSpec = DAILY) -> pa.DataFrameSchema:
-    """A ``ml_forecasts_daily`` row: one per (symbol, as_of_date, horizon)."""
+    """A forecast row: one per (symbol, as_of_date, horizon) for daily, per (symbol, as_of_ts,
+    horizon) for intraday (whose target is a later bar of the same session)."""
     floats = {
         name: pa.Column(pl.Float64, finite())
         for name in (
@@ -72,16 +73,22 @@ def forecasts_schema(spec: CadenceSpec = DAILY) -> pa.DataFrameSchema:
         "feature_ts": pa.Column(pl.Datetime("us", "UTC")),
         "features_run_id": pa.Column(str),
     }
-    assert set(columns) == set(FORECAST_COLUMNS)
+    intraday = spec.bar_minutes is not None
+    if intraday:
+        columns |= {c: pa.Column(pl.Datetime("us", "UTC")) for c in ("as_of_ts", "target_ts")}
+    assert set(columns) == set(forecast_columns(spec))
+    later = (
+        (pl.col("target_ts") > pl.col("as_of_ts")) & (pl.col("target_date") == pl.col("as_of_date"))
+        if intraday
+        else pl.col("target_date") > pl.col("as_of_date")
+    )
     return pa.DataFrameSchema(
         columns,
-        unique=["symbol", "as_of_date", "horizon"],
+        unique=["symbol", "as_of_ts" if intraday else "as_of_date", "horizon"],
         strict=True,
         name=spec.tables.forecasts,
         checks=[
-            pa.Check(
-                lambda data: data.lazyframe.select(pl.col("target_date") > pl.col("as_of_date"))
-            ),
+            pa.Check(lambda data: data.lazyframe.select(later)),
             pa.Check(
                 lambda data: data.lazyframe.select(
                     (pl.col("lower_band") <= pl.col("target_price"))
@@ -93,16 +100,22 @@ def forecasts_schema(spec: CadenceSpec = DAILY) -> pa.DataFrameSchema:
 
 
 def skips_schema(spec: CadenceSpec = DAILY) -> pa.DataFrameSchema:
-    """A ``ml_forecast_skips`` row: why (symbol, day, horizon or 'all') has no forecast."""
+    """A skips row: why (symbol, day, horizon or 'all') has no forecast (intraday: also the
+    as-of bar's close, null for a whole day)."""
+    columns = {
+        "as_of_date": pa.Column(pl.Date),
+        "symbol": pa.Column(str, pa.Check.str_matches(SYMBOL_PATTERN)),
+        "horizon": pa.Column(str, pa.Check.isin([*spec.horizons, "all"])),
+        "reason": pa.Column(str, pa.Check.str_length(min_value=1)),
+        "partition_date": pa.Column(pl.Date),
+    }
+    keys = ["symbol", "as_of_date", "horizon"]
+    if spec.bar_minutes is not None:
+        columns["as_of_ts"] = pa.Column(pl.Datetime("us", "UTC"), nullable=True)
+        keys.append("as_of_ts")
     return pa.DataFrameSchema(
-        {
-            "as_of_date": pa.Column(pl.Date),
-            "symbol": pa.Column(str, pa.Check.str_matches(SYMBOL_PATTERN)),
-            "horizon": pa.Column(str, pa.Check.isin([*spec.horizons, "all"])),
-            "reason": pa.Column(str, pa.Check.str_length(min_value=1)),
-            "partition_date": pa.Column(pl.Date),
-        },
-        unique=["symbol", "as_of_date", "horizon"],
+        columns,
+        unique=keys,
         strict=True,
         name=spec.tables.skips,
     )
@@ -189,6 +202,7 @@ def registry_schema(spec: CadenceSpec = DAILY) -> pa.DataFrameSchema:
             "version_id": pa.Column(str),
             "horizon": pa.Column(str, pa.Check.isin(list(spec.horizons))),
             "horizon_days": pa.Column(pl.Int64, pa.Check.isin(list(spec.horizons.values()))),
+            "timeframe": pa.Column(str, pa.Check.isin([spec.timeframe])),
             "trained_through": pa.Column(pl.Date),
             "lgbm_weight": pa.Column(pl.Float64, UNIT),
             "n_train": pa.Column(pl.Int64, pa.Check.gt(0)),

@@ -309,19 +309,21 @@ def write_forecasts(
     skips: pl.DataFrame,
     pairs: frozenset[tuple[date, str]],
     run_id: str,
+    *,
+    spec: CadenceSpec = DAILY,
 ) -> tuple[int, int]:
-    """Replace the run's slice of ml_forecasts_daily and ml_forecast_skips in one transaction;
+    """Replace the run's slice of the cadence's forecasts and skips tables in one transaction;
     return (rows deleted, forecasts written)."""
     scope = Partitions(pairs)
     counts = write_slices(
         engine,
         [
-            SliceWrite("ml_forecasts_daily", forecasts, scope),
-            SliceWrite("ml_forecast_skips", skips, scope),
+            SliceWrite(spec.tables.forecasts, forecasts, scope),
+            SliceWrite(spec.tables.skips, skips, scope),
         ],
         run_id,
     )
-    return sum(counts.deleted.values()), counts.written["ml_forecasts_daily"]
+    return sum(counts.deleted.values()), counts.written[spec.tables.forecasts]
 
 
 def write_backtest(

@@ -63,8 +63,11 @@ WEIGHT_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
-def _valid_rows(requests: pl.DataFrame, rows: pl.DataFrame, source: str) -> pl.DataFrame:
-    """Per request, the valid row of ``rows`` with the latest valid_from (if any)."""
+def _valid_rows(
+    requests: pl.DataFrame, rows: pl.DataFrame, source: str, *, end_inclusive: bool
+) -> pl.DataFrame:
+    """Per request, the valid row of ``rows`` with the latest valid_from (if any): valid in
+    (valid_from, valid_until], or (valid_from, valid_until) when not ``end_inclusive``."""
     if rows.is_empty():
         return pl.DataFrame(
             schema={
@@ -77,7 +80,10 @@ def _valid_rows(requests: pl.DataFrame, rows: pl.DataFrame, source: str) -> pl.D
     t = pl.col("as_of_ts")
     return (
         requests.join(rows, on=["symbol", "horizon"], how="inner")
-        .filter((pl.col("valid_from") < t) & (t <= pl.col("valid_until")))
+        .filter(
+            (pl.col("valid_from") < t)
+            & ((t <= pl.col("valid_until")) if end_inclusive else (t < pl.col("valid_until")))
+        )
         .sort("valid_from", "version_id", descending=True)
         .unique("_request", keep="first", maintain_order=True)
         .select(
@@ -97,11 +103,16 @@ def resolve_weights(
     ``calibrated`` and ``symbol_weights`` have ``WEIGHT_SCHEMA`` (``calibrated_weights``'
     ``expires_at`` read as ``valid_until``). Adds ``w_supertrend``, ``w_sr``, ``w_ensemble``,
     ``weights_source`` (calibrated | symbol | default) and ``weights_version``.
+
+    A weights row never serves the forecast made at the instant it was fitted (valid_from is
+    exclusive). A symbol row serves through its ``valid_until`` (the next session's close,
+    whose forecast it is for); a calibrated row has expired at its ``expires_at``: a forecast
+    made at that instant does not use it.
     """
     indexed = requests.with_row_index("_request")
-    first = _valid_rows(indexed, calibrated, "calibrated")
+    first = _valid_rows(indexed, calibrated, "calibrated", end_inclusive=False)
     rest = indexed.join(first.select("_request"), on="_request", how="anti")
-    second = _valid_rows(rest, symbol_weights, "symbol")
+    second = _valid_rows(rest, symbol_weights, "symbol", end_inclusive=True)
     chosen = pl.concat([first, second])
     return (
         indexed.join(chosen, on="_request", how="left")

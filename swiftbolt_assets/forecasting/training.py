@@ -142,7 +142,9 @@ def train_versions(
             split, horizon, bars, cutoff, params, bins=bins, features=model_features(spec)
         )
         rejection = promotion_decision(result.validation_metrics, max_skill_loss)
-        judgement = judge(split, horizon, bars, result.validation_predictions)
+        judgement = judge(
+            split, horizon, spec.sessions_spanned(bars), result.validation_predictions
+        )
         bound = judgement.bound
         model = replace(
             result.model,

@@ -1,6 +1,7 @@
 """Sensor ``new_ohlc_bars_sensor``: new or changed drop-folder files become range runs."""
 
 import hashlib
+from collections.abc import Sequence
 from datetime import date
 
 import dagster as dg
@@ -14,8 +15,11 @@ RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
-def run_requests(scan: DropFolderScan) -> list[dg.RunRequest]:
-    """One run per planned rectangle, keyed so a retried tick launches nothing twice."""
+def run_requests(
+    scan: DropFolderScan, selection: list[dg.AssetKey] | None = None
+) -> list[dg.RunRequest]:
+    """One run per planned rectangle, keyed so a retried tick launches nothing twice, of the
+    assets of ``selection`` (None: the sensor's whole selection)."""
     requests = []
     for planned in scan.ranges:
         key = hashlib.sha256(
@@ -25,6 +29,7 @@ def run_requests(scan: DropFolderScan) -> list[dg.RunRequest]:
             dg.RunRequest(
                 run_key=f"ohlc-{key}",
                 tags={RANGE_START_TAG: planned.start_key, RANGE_END_TAG: planned.end_key},
+                asset_selection=selection,
             )
         )
     return requests
@@ -34,15 +39,20 @@ def build_new_bars_sensor(
     ingest: dg.AssetsDefinition,
     partitions_def: dg.MultiPartitionsDefinition,
     excluded: dg.AssetSelection | None = None,
+    intraday: Sequence[dg.AssetKey] = (),
 ) -> dg.SensorDefinition:
-    """``excluded``: downstream assets that new bars must not trigger (the research assets)."""
+    """``excluded``: downstream assets that new bars must not trigger (the research assets);
+    ``intraday``: the intraday cadence's assets, run only when a changed file holds intraday
+    bars."""
     time_def = partitions_def.get_partitions_def_for_dimension(DATE_DIMENSION)
+    # new bars refresh everything computed from them (features, models if due, forecasts)
+    selection = dg.AssetSelection.assets(ingest).downstream() - (
+        excluded or dg.AssetSelection.assets()
+    )
 
     @dg.sensor(
         name="new_ohlc_bars_sensor",
-        # new bars refresh everything computed from them (features, models if due, forecasts)
-        asset_selection=dg.AssetSelection.assets(ingest).downstream()
-        - (excluded or dg.AssetSelection.assets()),
+        asset_selection=selection,
         minimum_interval_seconds=30,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Watches the drop folder (cursor: file fingerprints), registers new symbols "
@@ -71,8 +81,13 @@ def build_new_bars_sensor(
             f"{len(scan.changed_files)} changed files, {len(scan.new_symbols)} new symbols, "
             f"{len(scan.ranges)} runs: {[f'{r.start_key}..{r.end_key}' for r in scan.ranges]}"
         )
+        daily_only = None
+        if not scan.intraday and intraday:  # the daily assets only
+            assert context.repository_def is not None
+            everything = selection.resolve(context.repository_def.asset_graph)
+            daily_only = sorted(everything - set(intraday))
         return dg.SensorResult(
-            run_requests=run_requests(scan),
+            run_requests=run_requests(scan, daily_only),
             dynamic_partitions_requests=(
                 [symbols_partitions.build_add_request(scan.new_symbols)] if scan.new_symbols else []
             ),

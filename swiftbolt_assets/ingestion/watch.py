@@ -31,6 +31,8 @@ class DropFolderScan:
     # files of symbols that are no partition and gave no valid bar: not registered, their rows
     # are quarantined by every run (like orphans)
     unregistered_files: list[str] = field(default_factory=list)
+    # a changed file holds intraday bars (m1, m15, h1): the runs refresh the intraday assets too
+    intraday: bool = False
 
     @property
     def touched_partitions(self) -> int:
@@ -134,4 +136,5 @@ def scan_drop_folder(
         cursor=next_cursor,
         orphan_files=orphans,
         unregistered_files=unregistered,
+        intraday=any(f.timeframe != "d1" for f in valid),
     )
