@@ -218,9 +218,9 @@ def weights_validity(
 
     Daily validity is ``(valid_from, valid_until]``; an intraday version has expired at its
     ``valid_until`` (``expires_at``: ``synthesizer.resolve_weights``). Weights fitted at a
-    bar's end never serve the forecasts made at that same instant. Daily weights serve until the close of the next session
-    after their fit (exactly the next day's forecasts); intraday weights expire
-    ``weights_validity`` after their fit, whatever the session.
+    bar's end never serve the forecasts made at that same instant. Daily weights serve until
+    the close of the next session after their fit (exactly the next day's forecasts);
+    intraday weights expire ``weights_validity`` after their fit, whatever the session.
     """
     frame = pl.DataFrame({"valid_from": fitted_at})
     if spec.weights_validity is not None:

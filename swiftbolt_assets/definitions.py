@@ -25,7 +25,7 @@ from swiftbolt_assets.forecasting.research import (
 from swiftbolt_assets.forecasting.schedules import build_research_schedule
 from swiftbolt_assets.ingestion.assets import build_ingestion_assets
 from swiftbolt_assets.ingestion.resources import DropFolderResource
-from swiftbolt_assets.ingestion.schedules import build_daily_schedule
+from swiftbolt_assets.ingestion.schedules import build_daily_schedule, build_intraday_schedule
 from swiftbolt_assets.ingestion.sensors import build_new_bars_sensor
 from swiftbolt_assets.market import MarketCalendarResource
 from swiftbolt_assets.partitions import daily_symbol_partitions
@@ -38,7 +38,8 @@ RESEARCH_JOB = "forecast_research_job"
 # Tables a migration creates before their writer exists (none now: every table has its owner).
 RESERVED_TABLES: dict[str, str] = {}
 # Long walk-forward work over all history: its own job and schedule, never the daily cycle's.
-RESEARCH = dg.AssetSelection.assets(FORECAST_BACKTEST, FORECAST_BACKTEST_PREDICTIONS)
+RESEARCH_KEYS = (FORECAST_BACKTEST, FORECAST_BACKTEST_PREDICTIONS)
+RESEARCH = dg.AssetSelection.assets(*RESEARCH_KEYS)
 # The intraday cadence's own tables: its job's, never the daily cycle's.
 INTRADAY_TABLES = (
     INTRADAY.tables.forecasts,
@@ -105,30 +106,33 @@ def build_definitions(
         description="Walk-forward backtest of the forecasts, then the confidence calibration "
         "versions still due (the backtest seeds those that live evaluations cannot yet).",
     )
+    assets = [
+        ingest,
+        features,
+        build_forecast_models_asset(partitions),
+        forecasts,
+        build_ml_forecasts_intraday_asset(partitions),
+        *build_evaluation_assets(partitions),
+        *build_evaluation_assets(partitions, INTRADAY),
+        build_weights_asset(partitions),
+        build_weights_asset(partitions, INTRADAY),
+        run_forecast_backtest,
+        build_confidence_calibration_asset(partitions),
+    ]
+    # what new daily bars refresh: everything but the research and the intraday assets
+    skipped = {*RESEARCH_KEYS, *(dg.AssetKey(t) for t in INTRADAY_TABLES)}
+    daily_only = sorted({k for a in assets for k in a.keys} - skipped)
     return dg.Definitions(
-        assets=[
-            ingest,
-            features,
-            build_forecast_models_asset(partitions),
-            forecasts,
-            build_ml_forecasts_intraday_asset(partitions),
-            *build_evaluation_assets(partitions),
-            *build_evaluation_assets(partitions, INTRADAY),
-            build_weights_asset(partitions),
-            build_weights_asset(partitions, INTRADAY),
-            run_forecast_backtest,
-            build_confidence_calibration_asset(partitions),
-        ],
+        assets=assets,
         jobs=[daily_cycle, intraday_cycle, research],
         sensors=[
-            build_new_bars_sensor(
-                ingest,
-                partitions,
-                excluded=RESEARCH,
-                intraday=[dg.AssetKey(t) for t in INTRADAY_TABLES],
-            )
+            build_new_bars_sensor(ingest, partitions, excluded=RESEARCH, daily_only=daily_only)
         ],
-        schedules=[build_daily_schedule(daily_cycle), build_research_schedule(research)],
+        schedules=[
+            build_daily_schedule(daily_cycle),
+            build_intraday_schedule(intraday_cycle),
+            build_research_schedule(research),
+        ],
         resources=default_resources(settings) | (resources or {}),
     )
 

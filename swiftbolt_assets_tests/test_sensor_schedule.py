@@ -75,6 +75,29 @@ def test_first_tick_registers_symbols_and_requests_one_range_run(
     assert ranges(result) == [("2026-11-18|AAPL", "2026-11-19|MSFT")]
 
 
+def test_daily_files_run_the_daily_assets_and_intraday_files_every_asset(
+    drop_dir: Path, instance: dg.DagsterInstance
+) -> None:
+    """New d1 bars leave the intraday assets alone; new m15 bars run them too."""
+    write_csv(drop_dir / "csv" / "AAPL_d1.csv", HEADER + day("2026-11-19"))
+    defs = make_definitions("postgresql://unused/unused", drop_dir, START)
+    daily = tick(defs, instance, drop_dir, None)
+    assert isinstance(daily, dg.SensorResult)
+    [request] = daily.run_requests or []
+    selected = {k.to_user_string() for k in request.asset_selection or []}
+    assert {"ohlc_bars", "features", "ml_forecasts_daily", "symbol_model_weights"} <= selected
+    assert not selected & {"ml_forecasts_intraday", "calibrated_weights", "forecast_backtest"}
+
+    write_csv(
+        drop_dir / "csv" / "AAPL_m15.csv",
+        HEADER + "2026-11-19T15:00:00Z,10,11,9,10.5,100\n",
+    )
+    intraday = tick(defs, instance, drop_dir, daily.cursor)
+    assert isinstance(intraday, dg.SensorResult)
+    [request] = intraday.run_requests or []
+    assert request.asset_selection is None  # the sensor's whole selection, intraday included
+
+
 def test_an_unchanged_folder_is_not_processed_twice(
     drop_dir: Path, instance: dg.DagsterInstance
 ) -> None:
@@ -194,3 +217,49 @@ def test_the_schedule_runs_the_day_for_all_symbols_and_skips_holidays(drop_dir: 
     assert on_session.tags[RANGE_END_TAG] == "2026-11-24|NVDA"
     assert isinstance(on_holiday, dg.SkipReason)
     assert "2026-11-26 is not a XNYS session" in (on_holiday.skip_message or "")
+
+
+def test_the_intraday_schedule_follows_the_bar_closes_of_the_exchange_calendar(
+    drop_dir: Path,
+) -> None:
+    """A tick two minutes after each m15 bar close of the regular session runs today's
+    partition for every symbol; before the first bar close, after the close, on an early
+    close's afternoon and on a holiday it skips. Times are New York's: across the March
+    daylight-saving change the ticks stay on the same local bar closes."""
+    defs = make_definitions("postgresql://unused/unused", drop_dir, START)
+    schedule = defs.resolve_schedule_def("intraday_cycle_schedule")
+    assert schedule.job_name == "intraday_cycle_job"
+    assert schedule.execution_timezone == "America/New_York"
+    market = {"market": MarketCalendarResource(exchange="XNYS")}
+    ticks = {
+        datetime(2026, 11, 24, 9, 47): "2026-11-24T0945",  # the first bar: 09:30-09:45
+        datetime(2026, 11, 24, 9, 32): None,  # the open: no bar has closed yet
+        datetime(2026, 11, 24, 16, 2): "2026-11-24T1600",  # the close's bar
+        datetime(2026, 11, 24, 16, 17): None,  # after the close
+        datetime(2026, 11, 27, 13, 2): "2026-11-27T1300",  # the early close's last bar
+        datetime(2026, 11, 27, 13, 17): None,  # after the early close
+        datetime(2026, 11, 26, 10, 2): None,  # Thanksgiving
+        datetime(2027, 3, 12, 9, 47): "2027-03-12T0945",  # before the DST change (UTC-5)
+        datetime(2027, 3, 15, 9, 47): "2027-03-15T0945",  # after it (UTC-4)
+    }
+    results = {}
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("symbols", ["AAPL", "MSFT"])
+        for local in ticks:
+            with dg.build_schedule_context(
+                instance=instance,
+                scheduled_execution_time=local.replace(tzinfo=NY),
+                resources=market,
+            ) as context:
+                results[local] = schedule(context)
+    for local, key in ticks.items():
+        result = results[local]
+        if key is None:
+            assert isinstance(result, dg.SkipReason), local
+            assert "follows no m15 bar close" in (result.skip_message or "")
+            continue
+        assert isinstance(result, dg.RunRequest), local
+        assert result.run_key == f"intraday-{key}"
+        day = key[:10]
+        assert result.tags[RANGE_START_TAG] == f"{day}|AAPL"
+        assert result.tags[RANGE_END_TAG] == f"{day}|MSFT"

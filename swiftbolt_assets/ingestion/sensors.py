@@ -39,11 +39,11 @@ def build_new_bars_sensor(
     ingest: dg.AssetsDefinition,
     partitions_def: dg.MultiPartitionsDefinition,
     excluded: dg.AssetSelection | None = None,
-    intraday: Sequence[dg.AssetKey] = (),
+    daily_only: Sequence[dg.AssetKey] | None = None,
 ) -> dg.SensorDefinition:
     """``excluded``: downstream assets that new bars must not trigger (the research assets);
-    ``intraday``: the intraday cadence's assets, run only when a changed file holds intraday
-    bars."""
+    ``daily_only``: what runs when no changed file holds intraday bars (the intraday
+    cadence's assets run only for intraday files; None: always everything)."""
     time_def = partitions_def.get_partitions_def_for_dimension(DATE_DIMENSION)
     # new bars refresh everything computed from them (features, models if due, forecasts)
     selection = dg.AssetSelection.assets(ingest).downstream() - (
@@ -81,13 +81,9 @@ def build_new_bars_sensor(
             f"{len(scan.changed_files)} changed files, {len(scan.new_symbols)} new symbols, "
             f"{len(scan.ranges)} runs: {[f'{r.start_key}..{r.end_key}' for r in scan.ranges]}"
         )
-        daily_only = None
-        if not scan.intraday and intraday:  # the daily assets only
-            assert context.repository_def is not None
-            everything = selection.resolve(context.repository_def.asset_graph)
-            daily_only = sorted(everything - set(intraday))
+        chosen = None if scan.intraday or daily_only is None else list(daily_only)
         return dg.SensorResult(
-            run_requests=run_requests(scan, daily_only),
+            run_requests=run_requests(scan, chosen),
             dynamic_partitions_requests=(
                 [symbols_partitions.build_add_request(scan.new_symbols)] if scan.new_symbols else []
             ),
