@@ -29,6 +29,7 @@ import numpy as np
 import polars as pl
 import sqlalchemy as sa
 
+from swiftbolt_assets.cadence import DAILY, CadenceSpec
 from swiftbolt_assets.calendar import sessions_between
 from swiftbolt_assets.definitions import DAILY_CYCLE_JOB, build_definitions
 from swiftbolt_assets.forecasting.intervals import score_intervals
@@ -174,9 +175,12 @@ def horizon_scores(engine: sa.Engine) -> list[dict[str, Any]]:
     return scores_by_horizon(frame)
 
 
-def scores_by_horizon(frame: pl.DataFrame, n_boot: int = 1000) -> list[dict[str, Any]]:
+def scores_by_horizon(
+    frame: pl.DataFrame, n_boot: int = 1000, spec: CadenceSpec = DAILY
+) -> list[dict[str, Any]]:
     """Per horizon of the evaluation rows ``frame``: scores with 95 % intervals of a moving-block
-    bootstrap of as-of dates (blocks of 2 x the horizon: labels overlap over it) shown as
+    bootstrap of as-of dates (blocks of 2 x the sessions the horizon's labels overlap across:
+    the horizon for daily, one session for intraday) shown as
     ``point [low, high]``, ``n_eff`` beside ``n``, and the naive baselines (no interval on
     those, nor on the share of directions right, the band and the price error). Skill is against
     the realized class shares of the same rows (an in-sample climatology: a bar, not a rival)."""
@@ -196,7 +200,7 @@ def scores_by_horizon(frame: pl.DataFrame, n_boot: int = 1000) -> list[dict[str,
             group.get_column("as_of_date"),
             realized,
             np.asarray(shares),
-            block_length=2 * int(days),
+            block_length=2 * spec.sessions_spanned(int(days)),
             n_boot=n_boot,
         ).as_row()
         shown = with_intervals(scored, ["accuracy", "balanced_accuracy", "brier", "ece", "rank_ic"])

@@ -40,7 +40,11 @@ def test_backtest_scores_every_method_out_of_sample_and_seeds_the_calibration(
                         "years": 1,
                         "cadence_months": 6,
                         "horizons": ["1D", "1W", "1M"],
-                        **{k: v for k, v in SMALL_MODELS.items() if k != "max_skill_loss"},
+                        **{
+                            k: v
+                            for k, v in SMALL_MODELS.items()
+                            if k not in {"max_skill_loss", "intraday"}
+                        },
                     }
                 }
             }

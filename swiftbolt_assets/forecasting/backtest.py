@@ -34,7 +34,7 @@ import polars as pl
 from swiftbolt_assets.cadence import DAILY, CadenceSpec
 from swiftbolt_assets.forecasting import metrics
 from swiftbolt_assets.forecasting.bins import with_row_ids
-from swiftbolt_assets.forecasting.dataset import skip_reasons, with_sessions_seen
+from swiftbolt_assets.forecasting.dataset import model_features, skip_reasons, with_sessions_seen
 from swiftbolt_assets.forecasting.gate import judge
 from swiftbolt_assets.forecasting.intervals import BLOCK_FACTOR, score_intervals
 from swiftbolt_assets.forecasting.intervals import METRICS as INTERVAL_METRICS
@@ -69,6 +69,9 @@ METHODS = (
 
 @dataclass(frozen=True)
 class BacktestConfig:
+    """The walk-forward layout; an intraday ``spec`` retrains weekly over its whole data
+    (``years`` and ``cadence_months`` are the daily cadence's)."""
+
     years: int = 5
     cadence_months: int = 12
     spec: CadenceSpec = DAILY
@@ -81,7 +84,10 @@ class BacktestConfig:
 
 
 def backtest_cutoffs(sessions: list[date], last_data: date, config: BacktestConfig) -> list[date]:
-    """Cutoffs of the cadence periods covering the last ``years`` years of data."""
+    """Cutoffs of the cadence periods covering the last ``years`` years of data (intraday:
+    every week of it, as ``forecast_models`` retrains the intraday versions)."""
+    if config.spec.bar_minutes is not None:
+        return period_cutoffs(sessions, sessions[0], last_data, 1, weekly=True)
     first_test = date(last_data.year - config.years, last_data.month, 1)
     return period_cutoffs(sessions, first_test, last_data, config.cadence_months)
 
@@ -184,8 +190,10 @@ def run_backtest(
     cutoffs = backtest_cutoffs(sessions, last_data, config)
     frame = with_row_ids(frame)
     # the rows live forecasting would serve (the others are still training rows)
+    spec = config.spec
+    features = model_features(spec)
     servable = frame.filter(
-        skip_reasons(with_sessions_seen(frame)).get_column("skip_reason").is_null()
+        skip_reasons(with_sessions_seen(frame), spec).get_column("skip_reason").is_null()
     )
     per_horizon: dict[str, dict[str, list[FloatArray]]] = {h: {} for h in config.horizons}
     kept: dict[str, list[pl.DataFrame]] = {h: [] for h in config.horizons}
@@ -210,15 +218,15 @@ def run_backtest(
                 log(f"{h} cutoff {cutoff}: {split.train.height} training rows, skipped")
                 continue
             if bins is None:
-                bins = shared_bins(frame, config.params, cutoff)
+                bins = shared_bins(frame, config.params, cutoff, features)
             fitted = fit_horizon(
-                split, h, config.spec.horizons[h], cutoff, config.params, bins=bins
+                split, h, spec.horizons[h], cutoff, config.params, bins=bins, features=features
             )
             model = fitted.model
             judgement = judge(
                 split,
                 h,
-                config.spec.horizons[h],
+                spec.sessions_spanned(spec.horizons[h]),
                 fitted.validation_predictions,
                 n_boot=config.n_boot,
             )
@@ -253,7 +261,7 @@ def run_backtest(
         tested = pl.concat(kept[h])
         labels = tested.get_column(f"label_{h}").cast(pl.Int64).to_numpy()
         probs = {m: np.concatenate(v) for m, v in per_horizon[h].items()}
-        block = config.block_factor * config.spec.horizons[h]
+        block = config.block_factor * spec.sessions_spanned(spec.horizons[h])
         scored = _score_rows(probs, labels, tested, h, block_sessions=block, n_boot=config.n_boot)
         # the horizon's own period and fits: a long horizon's outcomes end sooner
         own = {
@@ -276,7 +284,10 @@ def _prediction_rows(
         "symbol",
         pl.col("session_date").alias("as_of_date"),
         pl.lit(h).alias("horizon"),
-        pl.col(f"end_{h}").alias("label_end_date"),
+        # an intraday label ends in its as-of session
+        (
+            pl.col(f"end_{h}") if test.schema[f"end_{h}"] == pl.Date else pl.col("session_date")
+        ).alias("label_end_date"),
         pl.lit(cutoff).alias("model_cutoff"),
         *(pl.Series(f"p_{c}", served[:, i]) for i, c in enumerate(CLASSES)),
         *(pl.Series(f"ens_{c}", ensemble[:, i]) for i, c in enumerate(CLASSES)),
