@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 PYTEST_WORKERS ?= auto
 XDIST := -n $(PYTEST_WORKERS) --dist loadscope
 
-.PHONY: help install migrate run dev replay psql test test-races test-service lint format bench clean
+.PHONY: help install migrate run dev replay replay-intraday psql test test-races test-service lint format bench clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -44,6 +44,9 @@ dev: $(STAMP) ## open the Dagster UI (webserver + daemon) on http://127.0.0.1:30
 
 replay: $(STAMP) ## replay the daily cycle over the last 60 sp500 trading days (REPLAY_ARGS=...)
 	@$(BIN)/python -m swiftbolt_assets.cli replay $(REPLAY_ARGS)
+
+replay-intraday: $(STAMP) ## the intraday half over eqker's real 15-minute bars, then its walk-forward backtest
+	@$(BIN)/python -m swiftbolt_assets.replay_intraday
 
 psql: $(STAMP) ## psql on the warehouse (embedded server or SWIFTBOLT_DATABASE_URL; SQL='...' runs one query)
 	@$(BIN)/python -m swiftbolt_assets.cli sql $(if $(SQL),-c "$(SQL)")
@@ -75,6 +78,7 @@ format: $(STAMP) ## apply ruff's fixes and formatting
 
 bench: $(STAMP) ## benchmarks on the real data in ../shared (not part of `make test`)
 	@$(BIN)/python -m benchmarks.bench
+	@$(BIN)/python -m benchmarks.intraday
 
 clean: ## remove the virtualenv and the state folder (embedded database, drop folder)
 	rm -rf $(VENV) .swiftbolt *.egg-info
