@@ -12,7 +12,7 @@ backtest is in ``research``.
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import dagster as dg
@@ -115,23 +115,7 @@ def build_ml_forecasts_asset(
             on="as_of_date",
             how="left",
         )
-        now = datetime.now(UTC)  # no row to forecast: any window reads no weights
-        weights = read_weights(
-            engine,
-            run_slice.symbols,
-            ready.get_column("as_of_ts").min() or now,
-            ready.get_column("as_of_ts").max() or now,
-        )
-        run = serve_forecasts(
-            ready,
-            skips,
-            models=[e for e in registry_entries(engine) if e.promoted],
-            calibrations=calibration_versions(engine),
-            weights=weights,
-            load_model=lambda version: load_model(engine, version),
-            sessions=sessions,
-            spec=spec,
-        )
+        run = serve_run(engine, run_slice, ready, skips, sessions=sessions, spec=spec)
         report = publish_forecasts(context, engine, run, run_slice, spec=spec, started=started)
         return dg.MaterializeResult(
             metadata=report.metadata,
@@ -206,4 +190,37 @@ def publish_forecasts(
             "write_seconds": round(write_s, 3),
         },
         bad,
+    )
+
+
+def serve_run(
+    engine: sa.Engine,
+    run_slice: PartitionSlice,
+    ready: pl.DataFrame,
+    skips: list[pl.DataFrame],
+    *,
+    sessions: list[date],
+    spec: CadenceSpec,
+    slots: pl.DataFrame | None = None,
+) -> ForecastRun:
+    """The forecasts of a run's ``ready`` inputs (with ``as_of_ts``): the cadence's promoted
+    versions, the confidence calibrations and the weights valid around its as-of times, read
+    point in time from the warehouse (``serving.serve_forecasts``)."""
+    now = datetime.now(UTC)  # no row to forecast: any window reads no weights
+    weights = read_weights(
+        engine,
+        run_slice.symbols,
+        ready.get_column("as_of_ts").min() or now,
+        ready.get_column("as_of_ts").max() or now,
+    )
+    return serve_forecasts(
+        ready,
+        skips,
+        models=[e for e in registry_entries(engine, spec) if e.promoted],
+        calibrations=calibration_versions(engine),
+        weights=weights,
+        load_model=lambda version: load_model(engine, version),
+        sessions=sessions,
+        spec=spec,
+        slots=slots,
     )

@@ -12,27 +12,16 @@ inputs, same model, weights point in time).
 """
 
 import time
-from datetime import UTC, datetime
 
 import dagster as dg
 import polars as pl
 
 from swiftbolt_assets.cadence import INTRADAY, CadenceSpec, bar_slots
 from swiftbolt_assets.features.assets import FEATURES
-from swiftbolt_assets.forecasting.assets import publish_forecasts
+from swiftbolt_assets.forecasting.assets import publish_forecasts, serve_run
 from swiftbolt_assets.forecasting.intraday_store import first_bars, intraday_rows
 from swiftbolt_assets.forecasting.models_asset import FORECAST_MODELS, GROUP
-from swiftbolt_assets.forecasting.serving import (
-    input_skips,
-    intraday_forecast_inputs,
-    serve_forecasts,
-)
-from swiftbolt_assets.forecasting.store import (
-    calibration_versions,
-    load_model,
-    read_weights,
-    registry_entries,
-)
+from swiftbolt_assets.forecasting.serving import input_skips, intraday_forecast_inputs
 from swiftbolt_assets.market import MarketCalendarResource
 from swiftbolt_assets.partitions import PartitionSlice
 from swiftbolt_assets.warehouse.resources import WarehouseResource
@@ -92,24 +81,7 @@ def build_ml_forecasts_intraday_asset(
         )
         skips = input_skips(run_slice.frame("as_of_date"), inputs, spec)
         ready = inputs.filter(pl.col("skip_reason").is_null())
-        now = datetime.now(UTC)  # no row to forecast: any window reads no weights
-        weights = read_weights(
-            engine,
-            run_slice.symbols,
-            ready.get_column("as_of_ts").min() or now,
-            ready.get_column("as_of_ts").max() or now,
-        )
-        run = serve_forecasts(
-            ready,
-            skips,
-            models=[e for e in registry_entries(engine, spec) if e.promoted],
-            calibrations=calibration_versions(engine),
-            weights=weights,
-            load_model=lambda version: load_model(engine, version),
-            sessions=sessions,
-            spec=spec,
-            slots=slots,
-        )
+        run = serve_run(engine, run_slice, ready, skips, sessions=sessions, spec=spec, slots=slots)
         report = publish_forecasts(context, engine, run, run_slice, spec=spec, started=started)
         return dg.MaterializeResult(
             metadata=report.metadata,
