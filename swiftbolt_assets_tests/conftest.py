@@ -85,6 +85,7 @@ SHARED_WORKER = {
 # one of these on one worker while the other idles. The rest keep their collection order.
 LONG_FIRST = [
     f"{TESTS}/test_daily_snapshot.py",
+    f"{TESTS}/test_intraday_cycle.py",
     f"{TESTS}/test_forecast_assets.py",
     f"{TESTS}/test_evaluation_assets.py",
     f"{TESTS}/test_cli_run.py",

@@ -206,11 +206,12 @@ def test_importing_the_package_reads_no_environment(monkeypatch: pytest.MonkeyPa
 
 
 # Where the environment may be read: settings (at call time), the assembly point, the command
-# line, and the Dagster instance's home (DAGSTER_HOME is Dagster's, not an asset's, setting).
+# lines, and the Dagster instance's home (DAGSTER_HOME is Dagster's, not an asset's, setting).
 READS_ENVIRONMENT = {
     "settings.py",
     "definitions.py",
     "cli.py",
+    "replay_intraday.py",  # a command line of its own (make replay-intraday)
     "instance.py",
     "ingestion/resources.py",  # DropFolderResource() without a path: the configured folder
 }
