@@ -44,6 +44,9 @@ SMALL_MODELS = {
     # the daily half's tests: the intraday versions are test_intraday_cycle's
     "intraday": False,
 }
+# the same model sizes for the research job's backtest (its config has no gate floor and no
+# intraday switch: the backtest is the daily cadence's)
+BACKTEST_MODELS = {k: v for k, v in SMALL_MODELS.items() if k not in {"max_skill_loss", "intraday"}}
 # Everything but the bookkeeping columns (run_id and created_at differ between runs).
 STABLE = (
     "symbol, as_of_date, horizon, target_date, close, label, p_bearish, p_neutral, p_bullish, "

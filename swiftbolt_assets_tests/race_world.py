@@ -28,7 +28,7 @@ from swiftbolt_assets.ingestion.store import BAR_COLUMNS, write_batch
 from swiftbolt_assets.ingestion.synthetic import demo_symbols, generate_bars, write_drop_files
 from swiftbolt_assets.warehouse.slices import Partitions, SliceWrite, copy_frame, write_slices
 from swiftbolt_assets_tests.conftest import make_definitions, materialize_range
-from swiftbolt_assets_tests.forecast_fixtures import SMALL_MODELS
+from swiftbolt_assets_tests.forecast_fixtures import BACKTEST_MODELS, SMALL_MODELS
 
 # Six symbols of daily bars; one daily cycle over 10-26..10-28. The raced slice of the
 # partitioned tables is 10-28 × the six symbols (the 1D forecasts of 10-27 are due that day).
@@ -90,7 +90,7 @@ def build_world(database_url: str, engine: sa.Engine, drop_dir: Path, data_dir: 
         keys = (f"{GO_LIVE}|{SYMBOLS[0]}", f"{RACED_DATE}|{SYMBOLS[-1]}")
         assert materialize_range(defs, instance, *keys, run_config=config).success
         backtest = {"years": 1, "cadence_months": 6, "horizons": ["1D"]}
-        backtest |= {k: v for k, v in SMALL_MODELS.items() if k != "max_skill_loss"}
+        backtest |= BACKTEST_MODELS
         research = defs.resolve_job_def(RESEARCH_JOB).execute_in_process(
             instance=instance,
             run_config={"ops": {"run_forecast_backtest": {"config": backtest}}},

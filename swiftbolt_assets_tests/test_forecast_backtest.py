@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from swiftbolt_assets.cadence import DAILY
 from swiftbolt_assets.definitions import RESEARCH_JOB
 from swiftbolt_assets.forecasting.backtest import METHODS
-from swiftbolt_assets_tests.forecast_fixtures import GO_LIVE, LAST, SMALL_MODELS, run
+from swiftbolt_assets_tests.forecast_fixtures import BACKTEST_MODELS, GO_LIVE, LAST, run
 
 pytestmark = pytest.mark.postgres
 
@@ -40,11 +40,7 @@ def test_backtest_scores_every_method_out_of_sample_and_seeds_the_calibration(
                         "years": 1,
                         "cadence_months": 6,
                         "horizons": ["1D", "1W", "1M"],
-                        **{
-                            k: v
-                            for k, v in SMALL_MODELS.items()
-                            if k not in {"max_skill_loss", "intraday"}
-                        },
+                        **BACKTEST_MODELS,
                     }
                 }
             }

@@ -76,7 +76,11 @@ def intraday_rows(
     m15 = read_feature_rows(
         engine, spec.timeframe, SOURCE_COLUMNS, first=first, last=last, symbols=symbols
     )
-    earliest = previous_sessions(pl.Series([first]), sessions)[0] or first
+    # the context reaches back one session before the first m15 row, not to ``first`` (a
+    # training read starts in 1990: the d1 history before the intraday bars is not needed)
+    start = m15.get_column("session_date").min() or first
+    assert isinstance(start, date)
+    earliest = previous_sessions(pl.Series([start]), sessions)[0] or start
     h1 = read_feature_rows(engine, "h1", H1_COLUMNS, first=earliest, last=last, symbols=symbols)
     d1 = read_feature_rows(engine, "d1", D1_COLUMNS, first=earliest, last=last)
     assert spec.bar_minutes is not None
