@@ -2,10 +2,12 @@
 of each table, fed the rows the cycle wrote.
 
 ``build_world`` runs the daily cycle over a few days (bars, features, models, forecasts,
-evaluations, live scores, layer weights) and the research job (backtest, confidence calibration)
-once, then saves every table as parquet. A test case restores those tables and lets writer
-processes rewrite one slice with the very rows the cycle wrote, through the function the asset
-writes with: whatever order the writers run in, the result must be the cycle's rows.
+evaluations, live scores, layer weights), the intraday job over them (intraday forecasts,
+their evaluations, live scores and calibrated weights) and the research job (backtest,
+confidence calibration) once, then saves every table as parquet. A test case restores those
+tables and lets writer processes rewrite one slice with the very rows the cycle wrote, through
+the function the asset writes with: whatever order the writers run in, the result must be the
+cycle's rows.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ import dagster as dg
 import polars as pl
 import sqlalchemy as sa
 
+from swiftbolt_assets.cadence import INTRADAY
 from swiftbolt_assets.calibration.store import insert_calibrations
-from swiftbolt_assets.definitions import RESEARCH_JOB
+from swiftbolt_assets.definitions import INTRADAY_CYCLE_JOB, INTRADAY_TABLES, RESEARCH_JOB
 from swiftbolt_assets.features.store import write_features
 from swiftbolt_assets.forecasting.store import insert_registry_rows, write_backtest, write_forecasts
 from swiftbolt_assets.ingestion.batch import REJECT_COLUMNS, IngestionBatch
@@ -30,9 +33,13 @@ from swiftbolt_assets.warehouse.slices import Partitions, SliceWrite, copy_frame
 from swiftbolt_assets_tests.conftest import make_definitions, materialize_range
 from swiftbolt_assets_tests.forecast_fixtures import BACKTEST_MODELS, SMALL_MODELS
 
-# Six symbols of daily bars; one daily cycle over 10-26..10-28. The raced slice of the
-# partitioned tables is 10-28 × the six symbols (the 1D forecasts of 10-27 are due that day).
+# Six symbols of daily bars and 24 sessions of intraday bars; one daily cycle over 10-26..10-28
+# (the intraday version trained through Friday 10-23 serves the week), then the intraday job.
+# The raced slice of the partitioned tables is 10-28 × the six symbols (the 1D forecasts of
+# 10-27 are due that day; the intraday forecasts of 10-28 are scored that day).
 GO_LIVE = date(2026, 10, 26)
+# enough m15 rows before 10-23 for the intraday version (1,000 training rows after validation)
+INTRADAY_SESSIONS = 24
 RACED_DATE = date(2026, 10, 28)
 SYMBOLS = demo_symbols(6)
 PAIRS = frozenset((RACED_DATE, s) for s in SYMBOLS)
@@ -81,14 +88,25 @@ JSONB = {"feature_list", "hyperparameters", "oos_metrics"}
 
 def build_world(database_url: str, engine: sa.Engine, drop_dir: Path, data_dir: Path) -> None:
     """Run the daily cycle and the research job once; save every table under ``data_dir``."""
-    frames = generate_bars(SYMBOLS, start=date(2022, 9, 1), end=RACED_DATE, seed=11)
-    write_drop_files(drop_dir, {key: f for key, f in frames.items() if key[1] == "d1"})
+    frames = generate_bars(
+        SYMBOLS,
+        start=date(2022, 9, 1),
+        end=RACED_DATE,
+        seed=11,
+        intraday_sessions=INTRADAY_SESSIONS,
+    )
+    write_drop_files(drop_dir, frames)
     with dg.DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions("symbols", SYMBOLS)
         defs = make_definitions(database_url, drop_dir, GO_LIVE)
-        config: dict[str, object] = {"ops": {"forecast_models": {"config": SMALL_MODELS}}}
+        models = SMALL_MODELS | {"intraday": True}
+        config: dict[str, object] = {"ops": {"forecast_models": {"config": models}}}
         keys = (f"{GO_LIVE}|{SYMBOLS[0]}", f"{RACED_DATE}|{SYMBOLS[-1]}")
         assert materialize_range(defs, instance, *keys, run_config=config).success
+        intraday = [dg.AssetKey(t) for t in INTRADAY_TABLES]
+        assert materialize_range(
+            defs, instance, *keys, job_name=INTRADAY_CYCLE_JOB, asset_selection=intraday
+        ).success
         backtest = {"years": 1, "cadence_months": 6, "horizons": ["1D"]}
         backtest |= BACKTEST_MODELS
         research = defs.resolve_job_def(RESEARCH_JOB).execute_in_process(
@@ -147,6 +165,12 @@ def _forecasts(engine: sa.Engine, w: Mapping[str, pl.DataFrame], run_id: str) ->
     return write_forecasts(
         engine, rows(w["ml_forecasts_daily"]), rows(w["ml_forecast_skips"]), PAIRS, run_id
     )
+
+
+def _intraday_forecasts(engine: sa.Engine, w: Mapping[str, pl.DataFrame], run_id: str) -> object:
+    tables = INTRADAY.tables
+    forecasts, skips = rows(w[tables.forecasts]), rows(w[tables.skips])
+    return write_forecasts(engine, forecasts, skips, PAIRS, run_id, spec=INTRADAY)
 
 
 def _registry(engine: sa.Engine, w: Mapping[str, pl.DataFrame], run_id: str) -> object:
@@ -229,9 +253,10 @@ WRITERS = {
             "horizon, trained_through",
             _registry,
             newest="trained_through",
-            referring=(
-                "DELETE FROM ml_forecasts_daily WHERE model_version IN "
-                "(SELECT version_id FROM model_registry WHERE {raced})",
+            referring=tuple(
+                f"DELETE FROM {table} WHERE model_version IN "
+                "(SELECT version_id FROM model_registry WHERE {raced})"
+                for table in ("ml_forecasts_daily", "ml_forecasts_intraday")
             ),
         ),
         Writer(
@@ -251,6 +276,30 @@ WRITERS = {
             ("symbol_model_weights",),
             "symbol, horizon, version_id",
             _slice_of("symbol_model_weights"),
+        ),
+        Writer(
+            "ml_forecasts_intraday",
+            ("ml_forecasts_intraday", "ml_forecast_skips_intraday"),
+            "symbol, as_of_ts, horizon",
+            _intraday_forecasts,
+        ),
+        Writer(
+            "forecast_evaluations_intraday",
+            ("forecast_evaluations_intraday",),
+            "symbol, as_of_ts, horizon",
+            _slice_of("forecast_evaluations_intraday"),
+        ),
+        Writer(
+            "live_predictions_intraday",
+            ("live_predictions_intraday",),
+            "symbol, partition_date, horizon, window_size",
+            _slice_of("live_predictions_intraday"),
+        ),
+        Writer(
+            "calibrated_weights",
+            ("calibrated_weights",),
+            "symbol, horizon, version_id",
+            _slice_of("calibrated_weights"),
         ),
         Writer(
             "confidence_calibration",
