@@ -28,6 +28,9 @@ from swiftbolt_assets_tests.evaluation_frames import (
     series_bars,
 )
 
+# a pending forecast's columns: its key, the bars' names and why it is not scored
+PENDING_COLUMNS = ["symbol", "as_of_date", "horizon", "target_date", "as_of", "target", "reason"]
+
 
 def test_forecast_frame_helper_covers_the_forecast_fields() -> None:
     assert set(FORECAST_SCHEMA) == {*FORECAST_FIELDS, "close", "label", "run_id"}
@@ -350,15 +353,7 @@ def test_evaluate_only_final_bars_count() -> None:
     )
     assert evaluations.get_column("symbol").to_list() == ["EXCT"]
     assert evaluations.row(0, named=True)["realized_return"] == pytest.approx(0.01, rel=1e-12)
-    assert pending.columns == [
-        "symbol",
-        "as_of_date",
-        "horizon",
-        "target_date",
-        "as_of",
-        "target",
-        "reason",
-    ]
+    assert pending.columns == PENDING_COLUMNS
     reasons = dict(pending.select("symbol", "reason").iter_rows())
     assert reasons == {
         "PART": "the 2024-03-11 bar is partial: written at 2024-03-11 20:30:15 UTC, before the "
@@ -388,12 +383,4 @@ def test_evaluate_all_pending_and_no_forecasts() -> None:
     evaluations, pending = evaluate(forecasts_frame(), bars, CLOSES_UTC)
     assert evaluations.height == 0
     assert pending.height == 0
-    assert pending.columns == [
-        "symbol",
-        "as_of_date",
-        "horizon",
-        "target_date",
-        "as_of",
-        "target",
-        "reason",
-    ]
+    assert pending.columns == PENDING_COLUMNS

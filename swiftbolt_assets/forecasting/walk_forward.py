@@ -18,6 +18,7 @@ from typing import Any
 
 import polars as pl
 
+from swiftbolt_assets.cadence import M15_BARS_PER_SESSION, TRADING_DAYS_PER_YEAR
 from swiftbolt_assets.settings import EXCHANGE_TIMEZONE
 
 
@@ -86,10 +87,10 @@ class TrainingParams:
 # hold ~15,000 labelled rows in all). Horizons of 1 and 4 bars thin nothing.
 INTRADAY_PARAMS = TrainingParams(
     min_child_samples=200,
-    validation_sessions=8 * 26,
+    validation_sessions=8 * M15_BARS_PER_SESSION,
     embargo_sessions=4,
     stride=1,
-    max_train_sessions=252 * 26,
+    max_train_sessions=TRADING_DAYS_PER_YEAR * M15_BARS_PER_SESSION,
 )
 
 
